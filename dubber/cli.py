@@ -1,0 +1,178 @@
+"""Command line: parsing and printing only. Library errors become one line on stderr.
+
+``dub VIDEO --lang en -o out.mp4`` dubs a video; ``dub tts "text" --duration 2.4 -o a.wav``
+speaks one line to an exact length. Set DUB_DEBUG=1 (or pass --debug) to see tracebacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import click
+
+from . import __version__
+from .errors import DubError
+
+COMMANDS = ("tts",)
+
+
+class Reporter:
+    """Progress on stderr: a line per stage and a bar for long work (silenced by --quiet)."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self._progress = None
+        if not quiet:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.console = Console(stderr=True)
+            self._progress = Progress(TextColumn("  {task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                                      TimeElapsedColumn(), console=self.console, transient=True)
+
+    def stage(self, name: str, cached: bool) -> None:
+        self._cached = cached
+
+    def done(self, name: str, seconds: float) -> None:
+        if self.quiet:
+            return
+        if self._progress.live.is_started:
+            self._progress.stop()
+        for task in list(self._progress.tasks):
+            self._progress.remove_task(task.id)
+        note = "cached" if self._cached else f"{seconds:.1f}s"
+        self.console.print(f"[green]✓[/] {name:<11} {note}")
+
+    def task(self, description: str, total: int) -> Callable[[int], None]:
+        if self.quiet:
+            return lambda n=1: None
+        if not self._progress.live.is_started:
+            self._progress.start()
+        task_id = self._progress.add_task(description, total=total)
+        return lambda n=1: self._progress.advance(task_id, n)
+
+
+def _fail(exc: BaseException, debug: bool) -> None:
+    if debug:
+        raise exc
+    from tts_core.errors import TTSError
+
+    if isinstance(exc, DubError):
+        click.echo(f"dub: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    if isinstance(exc, TTSError):
+        click.echo(f"dub: error: {exc}", err=True)
+        sys.exit(2)
+    if isinstance(exc, KeyboardInterrupt):
+        click.echo("dub: interrupted; rerun the same command to resume", err=True)
+        sys.exit(130)
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"dub-error-{int(time.time())}.log"
+    import traceback
+
+    log.write_text("".join(traceback.format_exception(exc)))
+    click.echo(f"dub: internal error: {type(exc).__name__}: {exc} (details in {log})", err=True)
+    sys.exit(1)
+
+
+def _debug(flag: bool) -> bool:
+    return flag or os.environ.get("DUB_DEBUG", "") not in ("", "0")
+
+
+class DubGroup(click.Group):
+    """``dub FILE ...`` without a command name means ``dub video FILE ...``."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["video", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=DubGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dub")
+def main() -> None:
+    """Dub a video into another language; every line is generated to the length of its slot.
+
+    \b
+    dub video.mp4 --lang en -o dubbed.mp4 --report report.json
+    dub tts "Hello there" --duration 2.4 -o hello.wav
+    """
+
+
+@main.command("video")
+@click.argument("input", type=click.Path(path_type=Path))
+@click.option("--lang", required=True, help="Target language (ISO 639-1, e.g. en).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file [default: INPUT.LANG.mp4].")
+@click.option("--report", type=click.Path(path_type=Path), help="Write a JSON report here.")
+@click.option("--source-lang", help="Language spoken in the input [default: detected].")
+@click.option("--separator", default="deepfilternet", show_default=True, help="deepfilternet | none")
+@click.option("--asr-model", default="base", show_default=True, help="Whisper model name or local folder.")
+@click.option("--translator", default="auto", show_default=True, help="auto | whisper | none")
+@click.option("--tts", "tts_backend", default="piper", show_default=True, help="TTS backend.")
+@click.option("--voice", help="TTS voice: a name or a local model path.")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@click.option("--work-dir", type=click.Path(path_type=Path), help="Stage cache [default: ~/.cache/dub/work].")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def video(input, lang, output, report, source_lang, separator, asr_model, translator, tts_backend, voice, device,
+          work_dir, quiet, debug):
+    """Dub INPUT (a video or audio file) into --lang."""
+    from .config import DubOptions
+    from .dub import dub_video
+
+    if output is None:
+        output = input.with_name(f"{input.stem}.{lang}{input.suffix or '.mp4'}")
+    options = DubOptions(input=input, output=output, lang=lang, source_lang=source_lang, report=report,
+                         separator=separator, asr_model=asr_model, translator=translator, tts=tts_backend,
+                         voice=voice, device=device, work_dir=work_dir)
+    logging.getLogger("faster_whisper").setLevel(logging.ERROR)
+    try:
+        started = time.perf_counter()
+        result = dub_video(options, Reporter(quiet))
+    except (Exception, KeyboardInterrupt) as exc:
+        _fail(exc, _debug(debug))
+        return
+    if not quiet:
+        lines = len(result["segments"])
+        click.echo(f"dubbed {lines} lines into {output} in {time.perf_counter() - started:.1f}s", err=True)
+
+
+@main.command("tts")
+@click.argument("text")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="WAV file to write.")
+@click.option("--duration", type=float, help="Exact length in seconds.")
+@click.option("--target-tokens", type=int, help="Exact length in the backend's frames.")
+@click.option("--duration-scale", type=float, help="Length relative to the natural one.")
+@click.option("--tts", "tts_backend", default="piper", show_default=True, help="TTS backend.")
+@click.option("--voice", help="Voice name or local model path.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("--debug", is_flag=True)
+def tts(text, output, duration, target_tokens, duration_scale, tts_backend, voice, seed, device, quiet, debug):
+    """Speak TEXT to a 16-bit WAV, exactly as long as asked."""
+    try:
+        from tts_core import TTS
+
+        engine = TTS.from_pretrained(tts_backend, voice=voice, device=device)
+        speech = engine.synthesize(text, duration=duration, target_tokens=target_tokens,
+                                   duration_scale=duration_scale, seed=seed)
+        if not output.resolve().parent.is_dir():
+            from .errors import UserError
+
+            raise UserError(f"output folder {output.resolve().parent} does not exist: create it or choose another -o")
+        speech.save(output)
+    except (Exception, KeyboardInterrupt) as exc:
+        _fail(exc, _debug(debug))
+        return
+    if not quiet:
+        flag = "" if speech.within_bounds else " (outside the natural rate band)"
+        click.echo(f"{output}: {speech.duration:.3f}s, {speech.tokens} frames, rate {speech.rate:.2f}{flag}", err=True)
+
+
+if __name__ == "__main__":
+    main()

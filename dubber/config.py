@@ -1,0 +1,32 @@
+"""Options of a dub, one frozen record built from defaults and CLI flags."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tts_core.files import cache_root
+
+
+@dataclass(frozen=True)
+class DubOptions:
+    input: Path  # the video (or audio) to dub
+    output: Path  # where the dubbed file goes (written atomically)
+    lang: str  # target language, ISO 639-1
+    source_lang: str | None = None  # None: detected by Whisper
+    report: Path | None = None  # JSON report path
+    separator: str = "deepfilternet"  # dialogue/background split: deepfilternet | none
+    asr_model: str = "base"  # Whisper model: a name, a local CTranslate2 folder; "base" is bundled
+    translator: str = "auto"  # auto | whisper | none
+    tts: str = "piper"  # TTS backend name
+    voice: str | None = None  # backend voice: name or local path; None = bundled default
+    device: str = "cpu"  # cpu | cuda
+    duck_db: float = 6.0  # how far the background dips under dubbed speech
+    work_dir: Path | None = None  # stage cache; None = <cache>/work
+
+    @property
+    def work_root(self) -> Path:
+        return self.work_dir if self.work_dir is not None else cache_root() / "work"
+
+    def to_dict(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}

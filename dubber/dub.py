@@ -1,0 +1,90 @@
+"""The video dub, stage by stage: extract -> separate -> transcribe -> translate ->
+synthesize -> remix -> mux. Each stage's cache key is built from the folders of the
+stages it reads, so a change redoes only what depends on it."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from pipelines import asr, extract, mux, remix, separate, synthesize, translate
+from tts_core.files import sha256_file
+
+from . import report as report_mod
+from .config import DubOptions
+from .errors import InputError, UserError
+from .media import probe
+from .runner import Progress, SilentProgress, Workspace
+
+
+def check_paths(source: Path, output: Path) -> None:
+    if not source.exists():
+        raise InputError(f"input not found: {source}")
+    if output.resolve() == source.resolve():
+        raise UserError(f"the output {output} is the input: choose another output path with -o")
+    folder = output.resolve().parent
+    if not folder.is_dir():
+        raise UserError(f"output folder {folder} does not exist: create it or choose another -o")
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"output folder {folder} is not writable: choose another -o")
+
+
+def dub_video(options: DubOptions, progress: Progress | None = None) -> dict:
+    progress = progress or SilentProgress()
+    source, output = Path(options.input), Path(options.output)
+    check_paths(source, output)
+    lang = asr.check_language(options.lang)
+    source_lang = asr.check_language(options.source_lang) if options.source_lang else None
+    separate.get_separator(options.separator)  # an unknown name fails before any work
+    synthesize.check_language(options.tts, options.voice, lang, options.device)
+    info = probe(source)
+    if not info.has_audio:
+        raise InputError(f"{source} has no audio stream: there is no dialogue to dub")
+
+    ws = Workspace(Path(options.work_root), progress)
+    task = progress.task
+    input_key = {"sha256": sha256_file(source)}
+    ext_dir, ext = ws.run("extract", extract.VERSION, input_key, lambda f: extract.extract(source, f))
+    sep_dir, sep = ws.run(
+        "separate", separate.VERSION, {"from": ext_dir.name, "separator": options.separator},
+        lambda f: separate.separate(ext_dir / ext["audio"], options.separator, f, task),
+    )
+    dialogue = sep_dir / sep["dialogue"]
+    asr_dir, transcript = ws.run(
+        "transcribe", asr.VERSION, {"from": sep_dir.name, "model": options.asr_model, "lang": source_lang},
+        lambda f: asr.transcribe(dialogue, options.asr_model, source_lang, options.device, task),
+    )
+    if not transcript["segments"]:
+        raise InputError(f"no speech found in {source}: nothing to dub")
+    spoken = transcript["language"]
+    tr_dir, translated = ws.run(
+        "translate", translate.VERSION,
+        {"from": asr_dir.name, "target": lang, "translator": options.translator, "model": options.asr_model},
+        lambda f: translate.translate(dialogue, transcript["segments"], spoken, lang, options.translator,
+                                      options.asr_model, options.device, task),
+    )
+    _, synth = ws.run(
+        "synthesize", synthesize.VERSION,
+        {"segments": translated["segments"], "tts": options.tts, "voice": options.voice, "rate": extract.MIX_RATE},
+        lambda f: synthesize.synthesize(ws, translated["segments"], options.tts, options.voice, options.device,
+                                        extract.MIX_RATE, task),
+    )
+    lines = synth["lines"]
+    mix_dir, mixed = ws.run(
+        "remix", remix.VERSION,
+        {"from": sep_dir.name, "lines": [(line.get("audio"), line["start"]) for line in lines],
+         "duration": ext["duration"], "duck_db": options.duck_db},
+        lambda f: remix.remix(sep_dir / sep["background"], dialogue, lines, ext["duration"], f,
+                              duck_db=options.duck_db),
+    )
+    progress.stage("mux", cached=False)
+    start = time.perf_counter()
+    mux.mux(source, mix_dir / mixed["mix"], output, ext["has_video"], lang)
+    ws.timings["mux"] = time.perf_counter() - start
+    progress.done("mux", ws.timings["mux"])
+
+    result = report_mod.build(options, spoken, ws.timings, ws.cached, lines, ext["duration"])
+    if options.report:
+        report_mod.write(Path(options.report), result)
+    return result

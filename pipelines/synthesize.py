@@ -22,25 +22,25 @@ VERSION = "1"
 
 
 @functools.lru_cache(maxsize=2)
-def load_tts(backend: str, voice: str | None, device: str):
+def load_tts(backend: str, voice: str | None, device: str, lang: str):
     from tts_core import TTS, TTSError
+    from tts_core.backends import backend_names
 
     try:
-        return TTS.from_pretrained(backend, voice=voice, device=device)
+        return TTS.from_pretrained(backend, voice=voice, device=device, lang=lang)
     except TTSError as exc:
-        raise BackendError(str(exc)) from exc
+        from tts_core.backends import get_backend
+
+        others = [f"--tts {name} ({', '.join(get_backend(name).languages)})" for name in backend_names() if name != backend]
+        raise BackendError(f"{exc}; choose a voice with --voice, or {' or '.join(others)}") from exc
 
 
 def check_language(backend: str, voice: str | None, lang: str, device: str) -> None:
-    tts = load_tts(backend, voice, device)
-    if lang not in tts.backend.languages:
-        raise BackendError(
-            f"the {backend} voice speaks {', '.join(tts.backend.languages)}, not {lang!r}: "
-            "pass a voice for that language with --voice"
-        )
+    """Load the voice now, so a language it cannot speak fails before any other work."""
+    load_tts(backend, voice, device, lang)
 
 
-def synthesize(ws: Workspace, segments: list[dict], backend: str, voice: str | None, device: str,
+def synthesize(ws: Workspace, segments: list[dict], backend: str, voice: str | None, device: str, lang: str,
                rate: int, progress: Callable[[str, int], Callable[[int], None]]) -> dict:
     tick = progress("synthesizing lines", len(segments))
     lines = []
@@ -54,13 +54,13 @@ def synthesize(ws: Workspace, segments: list[dict], backend: str, voice: str | N
             lines.append(record)
             tick(1)
             continue
-        key = {"v": VERSION, "text": text, "slot": slot, "backend": backend, "voice": voice, "rate": rate}
+        key = {"v": VERSION, "text": text, "slot": slot, "backend": backend, "voice": voice, "lang": lang, "rate": rate}
         path = ws.item_path("lines", key, ".wav")
         meta_path = path.with_suffix(".json")
         if not (path.is_file() and meta_path.is_file()):
             from tts_core import TTSError
 
-            tts = load_tts(backend, voice, device)
+            tts = load_tts(backend, voice, device, lang)
             try:
                 speech = tts.synthesize(text, duration=slot)
             except TTSError as exc:

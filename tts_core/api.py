@@ -66,8 +66,11 @@ class TTS:
         self.backend = backend
 
     @classmethod
-    def from_pretrained(cls, name: str | Path = "piper", *, voice: str | Path | None = None, device: str = "cpu") -> "TTS":
-        """``name`` is a backend ("piper"), or a voice file / voice name for the default backend."""
+    def from_pretrained(cls, name: str | Path = "piper", *, voice: str | Path | None = None, device: str = "cpu",
+                        lang: str | None = None) -> "TTS":
+        """``name`` is a backend ("piper", "kokoro"), or a voice file / voice name for Piper.
+        ``lang`` (ISO 639-1) is checked against the voice, or picks the language of a
+        multilingual backend."""
         name_str = str(name)
         if name_str in registry.backend_names():
             backend_cls = registry.get_backend(name_str)
@@ -76,13 +79,13 @@ class TTS:
             backend_cls = registry.get_backend("piper")
             source = name
             try:
-                return cls(backend_cls.load(source, device=device))
+                return cls(backend_cls.load(source, device=device, lang=lang))
             except UnknownBackendError as exc:
                 raise UnknownBackendError(
                     f"{name_str!r} is neither a TTS backend ({', '.join(registry.backend_names())}) "
                     f"nor a voice: {exc}"
                 ) from None
-        return cls(backend_cls.load(source, device=device))
+        return cls(backend_cls.load(source, device=device, lang=lang))
 
     @property
     def sample_rate(self) -> int:
@@ -134,13 +137,13 @@ class TTS:
             raise UnsupportedRequestError(f"the {backend.name} backend cannot generate to a target length")
 
         analysis = backend.analyse(text, seed=seed)
-        # What the voice says on its own: each token's duration rounded up to whole frames.
-        natural = float(np.ceil(analysis.natural).sum())
+        # What the voice says on its own: each token's duration rounded the model's way.
+        natural = float(backend.whole_frames(analysis.natural).sum())
         samples_wanted = self._target_samples(duration, target_tokens, duration_scale, natural)
         hop = backend.hop_length
         if samples_wanted is None:
             # Free length: exactly what the voice does on its own.
-            frames = np.ceil(analysis.natural).astype(np.int64)
+            frames = backend.whole_frames(analysis.natural)
             plan = Plan(frames=frames, target=int(frames.sum()), natural=natural, within_bounds=True)
         else:
             # The nearest whole frame count, then less than one frame of samples is
@@ -164,7 +167,7 @@ class TTS:
 
     def natural_duration(self, text: str, *, seed: int = 0) -> float:
         """Seconds the voice would take on its own (runs only the text side of the model)."""
-        return float(np.ceil(self.backend.analyse(text, seed=seed).natural).sum()) / self.token_rate
+        return float(self.backend.whole_frames(self.backend.analyse(text, seed=seed).natural).sum()) / self.token_rate
 
     def batch_synthesize(
         self,

@@ -46,8 +46,13 @@ class Backend(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, source: str | Path | None, *, device: str = "cpu") -> "Backend":
-        """Load a voice: a registered voice name, a local model path, or the bundled default."""
+    def load(cls, source: str | Path | None, *, device: str = "cpu", lang: str | None = None) -> "Backend":
+        """Load a voice: a registered voice name, a local model path, or the bundled default.
+        ``lang`` picks the language where one model speaks several."""
+
+    def whole_frames(self, natural: np.ndarray) -> np.ndarray:
+        """The frame counts the unmodified model would use (its own rounding)."""
+        return np.ceil(natural).astype(np.int64)
 
     @abstractmethod
     def analyse(self, text: str, *, seed: int = 0) -> Analysis: ...

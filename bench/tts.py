@@ -81,8 +81,19 @@ def number_words(n: int) -> str:
     raise ValueError(n)
 
 
+_ORDINAL = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
+            "nine": "ninth", "twelve": "twelfth"}
+
+
+def ordinal_words(n: int) -> str:
+    words = number_words(n).split()
+    last = words[-1]
+    words[-1] = _ORDINAL.get(last) or (last[:-1] + "ieth" if last.endswith("y") else last + "th")
+    return " ".join(words)
+
+
 def spell_numbers(text: str) -> str:
-    """Write digits as words, as the sentences do: Whisper writes "42", "$50", "7:00", "3:15"."""
+    """Write digits as words, as the sentences do: Whisper writes "42", "$50", "7:00", "3rd"."""
 
     def clock(m: re.Match) -> str:
         hours, minutes = int(m.group(1)), int(m.group(2))
@@ -93,13 +104,17 @@ def spell_numbers(text: str) -> str:
         scale = m.group(2) or ""
         return f"{number_words(amount)}{scale} dollars"
 
+    def ordinal(m: re.Match) -> str:
+        return f" {ordinal_words(int(m.group(1)))} "
+
     def plain(m: re.Match) -> str:
         digits = m.group(0).replace(",", "")
-        return number_words(int(digits)) if len(digits) <= 12 else m.group(0)
+        return f" {number_words(int(digits))} " if len(digits) <= 12 else m.group(0)
 
     text = re.sub(r"\b(\d{1,2}):(\d{2})\b", clock, text)
-    text = re.sub(r"\$(\d[\d,]*)(\s+(?:thousand|million|billion))?", money, text)
+    text = re.sub(r"\$(\d[\d,]*)(\s+(?:thousand|million|billion))?(?:\s+dollars\b)?", money, text)
     text = re.sub(r"%", " percent", text)
+    text = re.sub(r"\b(\d{1,9})(?:st|nd|rd|th)\b", ordinal, text)
     return re.sub(r"\d{1,3}(?:,\d{3})+|\d+", plain, text)
 
 

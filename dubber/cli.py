@@ -147,20 +147,28 @@ def video(input, lang, output, report, source_lang, separator, asr_model, transl
 @click.option("--duration", type=float, help="Exact length in seconds.")
 @click.option("--target-tokens", type=int, help="Exact length in the backend's frames.")
 @click.option("--duration-scale", type=float, help="Length relative to the natural one.")
-@click.option("--tts", "tts_backend", default="piper", show_default=True, help="TTS backend.")
-@click.option("--voice", help="Voice name or local model path.")
+@click.option("--tts", "tts_backend", default="piper", show_default=True, help="TTS backend: piper | kokoro.")
+@click.option("--voice", help="A voice name or model path, or an audio file of the speaker to approach.")
+@click.option("--emotion", help="'auto', a description ('a bit sad'), 8 weights "
+              "(happy,angry,sad,afraid,disgusted,melancholic,surprised,calm), or an audio file to take it from.")
+@click.option("--lang", help="Language of TEXT (ISO 639-1) for multilingual backends [default: en].")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("-q", "--quiet", is_flag=True)
 @click.option("--debug", is_flag=True)
-def tts(text, output, duration, target_tokens, duration_scale, tts_backend, voice, seed, device, quiet, debug):
+def tts(text, output, duration, target_tokens, duration_scale, tts_backend, voice, emotion, lang, seed, device, quiet,
+        debug):
     """Speak TEXT to a 16-bit WAV, exactly as long as asked."""
     try:
         from tts_core import TTS
 
-        engine = TTS.from_pretrained(tts_backend, voice=voice, device=device)
+        speaker_wav = voice if voice and _is_audio(voice) else None
+        emotion_wav = emotion if emotion and _is_audio(emotion) else None
+        emotion_spec = None if emotion is None or emotion_wav else _emotion_arg(emotion)
+        engine = TTS.from_pretrained(tts_backend, voice=None if speaker_wav else voice, device=device, lang=lang)
         speech = engine.synthesize(text, duration=duration, target_tokens=target_tokens,
-                                   duration_scale=duration_scale, seed=seed)
+                                   duration_scale=duration_scale, seed=seed, speaker_wav=speaker_wav,
+                                   emotion=emotion_spec, emotion_wav=emotion_wav)
         if not output.resolve().parent.is_dir():
             from .errors import UserError
 
@@ -171,7 +179,24 @@ def tts(text, output, duration, target_tokens, duration_scale, tts_backend, voic
         return
     if not quiet:
         flag = "" if speech.within_bounds else " (outside the natural rate band)"
-        click.echo(f"{output}: {speech.duration:.3f}s, {speech.tokens} frames, rate {speech.rate:.2f}{flag}", err=True)
+        like = f", speaker similarity {speech.voice_similarity:.2f}" if speech.voice_similarity is not None else ""
+        click.echo(f"{output}: {speech.duration:.3f}s, {speech.tokens} frames, rate {speech.rate:.2f}{flag}{like}", err=True)
+
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".opus")
+
+
+def _is_audio(value: str) -> bool:
+    return value.lower().endswith(AUDIO_SUFFIXES)
+
+
+def _emotion_arg(value: str):
+    """'0.8,0,0,...' -> a list of floats; anything else is passed on as text."""
+    parts = value.split(",")
+    try:
+        return [float(p) for p in parts] if len(parts) > 1 else value
+    except ValueError:
+        return value
 
 
 if __name__ == "__main__":

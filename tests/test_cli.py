@@ -70,3 +70,18 @@ def test_tts_command_errors(tmp_path):
     result = run("tts", "Hi", "--tts", "nope", "-o", str(tmp_path / "x.wav"))
     assert result.exit_code == 2 and "piper" in result.output
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_tts_command_kokoro_with_emotion(tmp_path):
+    out = tmp_path / "angry.wav"
+    result = run("tts", "Get out of here, now!", "--tts", "kokoro", "--emotion", "angry", "--duration", "1.5",
+                 "-o", str(out))
+    assert result.exit_code == 0, result.output
+    with wave.open(str(out)) as w:
+        assert w.getnframes() == round(1.5 * w.getframerate())
+    bad = run("tts", "Hi", "--tts", "kokoro", "--emotion", "0.5,0", "-o", str(tmp_path / "bad.wav"))
+    assert bad.exit_code == 2 and "8 values" in bad.output
+    not_audio = tmp_path / "notes.wav"
+    not_audio.write_text("not audio")
+    bad = run("tts", "Hi", "--tts", "kokoro", "--voice", str(not_audio), "-o", str(tmp_path / "bad.wav"))
+    assert bad.exit_code == 2 and "cannot read" in bad.output

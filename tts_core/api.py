@@ -19,8 +19,10 @@ from .backends.base import Backend
 from .errors import EmptyTextError, UnknownBackendError, UnsupportedRequestError
 from .files import atomic_path
 from .planner import RATE_BOUNDS, Plan, plan_durations
+from .prosody import EMOTIONS, Prosody, ProsodyStats, parse_emotion, prosody_from_reference
+from .voice import load_audio
 
-EMOTIONS = ("happy", "angry", "sad", "afraid", "disgusted", "melancholic", "surprised", "calm")
+__all__ = ["EMOTIONS", "TTS", "Speech"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class Speech:
     phonemes: str = ""
     within_bounds: bool = True  # False: the rate was outside RATE_BOUNDS; re-plan the slot
     token_frames: tuple[int, ...] = field(default=(), repr=False)
+    prosody: Prosody | None = None  # what emotion / voice matching asked of pitch and energy
+    voice_similarity: float | None = None  # speaker-encoder similarity to speaker_wav, when given
 
     @property
     def duration(self) -> float:
@@ -130,13 +134,25 @@ class TTS:
             raise EmptyTextError("empty text: give something to say")
         backend = self.backend
         if speaker_wav is not None and not backend.supports_voice_reference:
-            raise UnsupportedRequestError(f"the {backend.name} backend cannot follow a voice reference")
+            raise UnsupportedRequestError(
+                f"the {backend.name} backend cannot follow a voice reference (kokoro can)"
+            )
         if (emotion is not None or emotion_wav is not None) and backend.supports_emotion == "none":
-            raise UnsupportedRequestError(f"the {backend.name} backend has no emotion control")
+            raise UnsupportedRequestError(f"the {backend.name} backend has no emotion control (kokoro has)")
         if not backend.supports_target_tokens and any(x is not None for x in (duration, target_tokens, duration_scale)):
             raise UnsupportedRequestError(f"the {backend.name} backend cannot generate to a target length")
 
-        analysis = backend.analyse(text, seed=seed)
+        voice_args, prosody, match = {}, Prosody(), None
+        if speaker_wav is not None:
+            voice_args, prosody, match = backend.reference_voice(speaker_wav)
+        if emotion_wav is not None:
+            emo_audio, emo_rate = load_audio(emotion_wav)
+            neutral = ProsodyStats.of(*load_audio(speaker_wav)) if speaker_wav is not None else None
+            prosody = prosody.combine(prosody_from_reference(ProsodyStats.of(emo_audio, emo_rate), neutral))
+        if emotion is not None:
+            prosody = prosody.combine(parse_emotion(emotion, text))
+
+        analysis = backend.analyse(text, seed=seed, **voice_args)
         # What the voice says on its own: each token's duration rounded the model's way.
         natural = float(backend.whole_frames(analysis.natural).sum())
         samples_wanted = self._target_samples(duration, target_tokens, duration_scale, natural)
@@ -151,7 +167,7 @@ class TTS:
             frames_target = max(1, int(round(samples_wanted / hop)))
             plan = plan_durations(analysis.natural, analysis.kinds, frames_target, rate_bounds=RATE_BOUNDS,
                                   reference=natural)
-        audio = backend.render(analysis, plan.frames, seed=seed)
+        audio = backend.render(analysis, plan.frames, seed=seed, prosody=None if prosody.is_neutral else prosody)
         if samples_wanted is not None:
             audio = _fit(audio, samples_wanted)
         return Speech(
@@ -163,6 +179,8 @@ class TTS:
             phonemes=analysis.phonemes,
             within_bounds=plan.within_bounds,
             token_frames=tuple(int(f) for f in plan.frames),
+            prosody=None if prosody.is_neutral else prosody,
+            voice_similarity=match.similarity if match is not None else None,
         )
 
     def natural_duration(self, text: str, *, seed: int = 0) -> float:

@@ -55,11 +55,17 @@ class Backend(ABC):
         return np.ceil(natural).astype(np.int64)
 
     @abstractmethod
-    def analyse(self, text: str, *, seed: int = 0) -> Analysis: ...
+    def analyse(self, text: str, *, seed: int = 0, **voice) -> Analysis:
+        """``voice`` holds what ``reference_voice`` returned (e.g. a style), if anything."""
+
+    def reference_voice(self, reference: str | Path) -> tuple[dict, Any, Any]:
+        """(analyse() keyword arguments, base Prosody, a report record) for a reference clip."""
+        raise NotImplementedError
 
     @abstractmethod
-    def render(self, analysis: Analysis, frames: np.ndarray, *, seed: int = 0) -> np.ndarray:
-        """Float32 mono samples, exactly ``frames.sum() * hop_length`` long."""
+    def render(self, analysis: Analysis, frames: np.ndarray, *, seed: int = 0, prosody=None) -> np.ndarray:
+        """Float32 mono samples, exactly ``frames.sum() * hop_length`` long. ``prosody`` (a
+        ``tts_core.prosody.Prosody``) is honoured by backends with supports_emotion="prosody"."""
 
 
 _REGISTRY: dict[str, type[Backend]] = {}

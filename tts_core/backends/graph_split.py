@@ -1,36 +1,45 @@
-"""Cut a duration-model TTS export (VITS/Piper, Kokoro) into a text half and a decoder half.
+"""Cut a duration-model TTS export (VITS/Piper, Kokoro) into stages run one after another.
 
 These exports round the predicted phoneme durations (Piper: ``Ceil``; Kokoro: ``Round``,
 ``Clip``, ``Cast``) and feed the whole numbers to the length regulator. Here the rounding
-is removed: the first half (text encoder + duration predictor) returns the fractional
-durations together with the few encoder tensors the decoder needs, and the second half
-takes the frame counts as an input named ``durations``. So the encoder runs once, the
-planner sits in between, and the expensive decoder runs once, at the planned length.
+is removed and the graph is cut into stages:
 
-Random draws (``RandomNormalLike``) become inputs too (``dp_noise`` in the first half,
-``noise`` in the second), so a seed makes synthesis deterministic.
+1. text encoder + duration predictor -> the fractional durations,
+2. (optional) durations -> frame-level prosody curves (Kokoro: pitch F0 and energy N),
+3. -> audio.
+
+The frame counts enter stage 2 as an input named ``durations`` and the prosody curves
+enter stage 3 under their own names, so the planner (and prosody control) sit between
+stages: the encoder runs once, and the expensive decoder runs once at the planned length.
+Random draws (``RandomNormalLike``) become inputs too (``dp_noise`` in the first stage,
+``noise`` later), so a seed makes synthesis deterministic.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import onnx
+import onnxruntime as ort
 from onnx import TensorProto, helper
 
 from ..errors import ModelFileError
-from ..files import atomic_path, cache_root, sha256_file
+from ..files import atomic_path, cache_root, sha256_file, write_text_atomic
 
-SURGERY_VERSION = "2"
+SURGERY_VERSION = "3"
 
 
 @dataclass(frozen=True)
-class SplitModel:
-    encoder: Path  # the model's inputs (+ dp_noise) -> fractional durations + carry
-    decoder: Path  # carry..., durations (+ noise) -> audio
-    carry: tuple[str, ...]  # tensor names passed from the first half to the second
+class Cut:
+    """Where to cut one export: named by ``locate(model)`` on the original graph."""
+
+    natural: str  # fractional durations (the rounding's input)
+    rounded: str  # the whole-number durations the length regulator reads
+    prosody: tuple[str, ...] = ()  # frame-level curves to expose between stages
 
 
 def _ancestors(producers: dict, targets: list[str], stop: set[str]) -> set[int]:
@@ -50,24 +59,26 @@ def _ancestors(producers: dict, targets: list[str], stop: set[str]) -> set[int]:
     return nodes
 
 
-def _split(model: onnx.ModelProto, natural: str, rounded: str, durations_type: int
-           ) -> tuple[onnx.ModelProto, onnx.ModelProto, tuple[str, ...]]:
+def _rewire(model: onnx.ModelProto, cut: Cut, durations_type: int) -> list[str]:
+    """Drop the rounding and the random draws; they become graph inputs. Returns the
+    names of the new noise inputs."""
     graph = model.graph
     producers = {o: n for n in graph.node for o in n.output}
-    if natural not in producers or rounded not in producers:
-        raise ModelFileError(f"not a supported export: no tensor {natural!r} or {rounded!r}")
-    durations_in = natural
-    duration_nodes = _ancestors(producers, [durations_in], set())
-    rounding = _ancestors(producers, [rounded], {natural})  # the nodes that round
-
-    # Every random draw becomes an input: the one inside the duration predictor is
-    # "dp_noise", the one before the flow is "noise".
-    renames = {rounded: "durations"}
+    for name in (cut.natural, cut.rounded, *cut.prosody):
+        if name not in producers:
+            raise ModelFileError(f"not a supported export: no tensor {name!r}")
+    duration_nodes = _ancestors(producers, [cut.natural], set())
+    rounding = _ancestors(producers, [cut.rounded], {cut.natural})
+    rank = None
+    for value in onnx.shape_inference.infer_shapes(model).graph.value_info:
+        if value.name == cut.rounded:
+            rank = len(value.type.tensor_type.shape.dim)
+    renames = {cut.rounded: "durations"}
     for node in graph.node:
         if node.op_type == "RandomNormalLike":
             renames[node.output[0]] = "dp_noise" if id(node) in duration_nodes else "noise"
     if len(renames) != len(set(renames.values())):
-        raise ModelFileError("not a supported export: more than one random draw per half")
+        raise ModelFileError("not a supported export: more than one random draw per stage")
     kept = [n for n in graph.node if id(n) not in rounding and n.op_type != "RandomNormalLike"]
     for node in kept:
         for i, name in enumerate(node.input):
@@ -75,79 +86,104 @@ def _split(model: onnx.ModelProto, natural: str, rounded: str, durations_type: i
                 node.input[i] = renames[name]
     del graph.node[:]
     graph.node.extend(kept)
+    noises = sorted(v for v in renames.values() if v != "durations")
+    graph.input.extend(helper.make_tensor_value_info(n, TensorProto.FLOAT, [None] * 3) for n in noises)
+    graph.input.append(helper.make_tensor_value_info("durations", durations_type, [None] * (rank or 3)))
+    return noises
 
+
+def _stages(model: onnx.ModelProto, cut: Cut, durations_type: int) -> list[onnx.ModelProto]:
+    noises = _rewire(model, cut, durations_type)
     model = onnx.shape_inference.infer_shapes(model)
     graph = model.graph
     producers = {o: n for n in graph.node for o in n.output}
     initializers = {i.name for i in graph.initializer}
-    inputs = {i.name for i in graph.input}
-    first = _ancestors(producers, [durations_in], set())
-    second = _ancestors(producers, [graph.output[0].name], set()) - first
-    carry: list[str] = []
-    for node in graph.node:
-        if id(node) not in second:
-            continue
-        for name in node.input:
-            if not name or name in initializers or name in renames.values() or name in carry:
+    graph_inputs = [i.name for i in graph.input]
+    output = graph.output[0].name
+    targets = [[cut.natural], *([list(cut.prosody)] if cut.prosody else []), [output]]
+
+    owner: dict[int, int] = {}  # node -> stage index
+    for index, names in enumerate(targets):
+        for node_id in _ancestors(producers, names, set()):
+            owner.setdefault(node_id, index)
+    by_id = {id(n): n for n in graph.node}
+    stage_inputs: list[list[str]] = [[] for _ in targets]
+    stage_outputs: list[list[str]] = [list(t) for t in targets]
+    for node_id, index in owner.items():
+        for name in by_id[node_id].input:
+            if not name or name in initializers or name in stage_inputs[index]:
                 continue
-            if name in inputs or id(producers.get(name)) in first:
-                carry.append(name)
-
-    def float_input(name: str, rank: int) -> onnx.ValueInfoProto:
-        return helper.make_tensor_value_info(name, TensorProto.FLOAT, [None] * rank)
-
-    rank = len(next(v for v in list(graph.value_info) + list(graph.output) if v.name == rounded).type.tensor_type.shape.dim)
-    noises = sorted(n for n in renames.values() if n != "durations")
-    graph.input.extend([float_input(n, 3) for n in noises])
-    graph.input.append(helper.make_tensor_value_info("durations", durations_type, [None] * rank))
+            producer = producers.get(name)
+            if producer is None:  # a graph input (original, durations or noise)
+                stage_inputs[index].append(name)
+            elif owner[id(producer)] != index:
+                stage_inputs[index].append(name)
+                source = owner[id(producer)]
+                if name not in stage_outputs[source]:
+                    stage_outputs[source].append(name)
+    for index in range(len(targets)):
+        stage_inputs[index].sort(key=lambda n: (n not in graph_inputs, n))
+    if "durations" not in stage_inputs[1]:
+        raise ModelFileError("not a supported export: the durations do not reach the decoder")
     extractor = onnx.utils.Extractor(model)
-    originals = [i.name for i in graph.input if i.name in inputs and i.name not in noises and i.name != "durations"]
-    encoder = extractor.extract_model(
-        [*originals, *(["dp_noise"] if "dp_noise" in noises else [])],
-        [durations_in, *[c for c in carry if c not in inputs]],
-    )
-    decoder = extractor.extract_model(
-        [*carry, "durations", *(["noise"] if "noise" in noises else [])], [graph.output[0].name]
-    )
-    return encoder, decoder, tuple(carry)
+    return [extractor.extract_model(ins, outs) for ins, outs in zip(stage_inputs, stage_outputs)]
 
 
-def split_model(model_path: str | Path, locate: Callable[[onnx.ModelProto], tuple[str, str]], durations_type: int,
-                kind: str) -> SplitModel:
-    """Split once per distinct model file; later calls reuse the cached halves.
+@dataclass(frozen=True)
+class StagedModel:
+    """ONNX sessions run in order; every tensor a stage produces is kept for later stages."""
 
-    ``locate`` names the tensor of fractional durations and the whole-number tensor the
-    length regulator reads (replaced by the ``durations`` input)."""
+    sessions: tuple[ort.InferenceSession, ...]
+    natural: str
+    prosody: tuple[str, ...]
+
+    def run_stage(self, index: int, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        session = self.sessions[index]
+        feeds = {i.name: values[i.name] for i in session.get_inputs()}
+        names = [o.name for o in session.get_outputs()]
+        return dict(zip(names, session.run(None, feeds)))
+
+
+def split_model(model_path: str | Path, locate: Callable[[onnx.ModelProto], Cut], durations_type: int, kind: str,
+                providers: list[str], threads: int = 0) -> StagedModel:
+    """Split once per distinct model file (cached by its SHA-256) and load the stages."""
     model_path = Path(model_path)
     digest = sha256_file(model_path)[:16]
     folder = cache_root() / "models" / f"{kind}-split" / f"{digest}-v{SURGERY_VERSION}"
-    encoder_path, decoder_path, carry_path = folder / "encoder.onnx", folder / "decoder.onnx", folder / "carry.txt"
-    if not (encoder_path.exists() and decoder_path.exists() and carry_path.exists()):
+    manifest = folder / "stages.json"
+    if not manifest.is_file():
         try:
             model = onnx.load(str(model_path))
         except Exception as exc:  # onnx raises DecodeError and others for a bad file
             raise ModelFileError(f"cannot read {kind} model {model_path}: {exc}") from exc
-        natural, rounded = locate(model)
-        encoder, decoder, carry = _split(model, natural, rounded, durations_type)
-        with atomic_path(encoder_path) as tmp:
-            onnx.save(encoder, str(tmp))
-        with atomic_path(decoder_path) as tmp:
-            onnx.save(decoder, str(tmp))
-        with atomic_path(carry_path) as tmp:
-            tmp.write_text("\n".join(carry))
-    carry = tuple(carry_path.read_text().split("\n"))
-    return SplitModel(encoder=encoder_path, decoder=decoder_path, carry=carry)
+        cut = locate(model)
+        parts = _stages(model, cut, durations_type)
+        for i, part in enumerate(parts):
+            with atomic_path(folder / f"stage{i}.onnx") as tmp:
+                onnx.save(part, str(tmp))
+        write_text_atomic(manifest, json.dumps({"stages": len(parts), "natural": cut.natural,
+                                                "prosody": list(cut.prosody)}))
+    info = json.loads(manifest.read_text())
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+    sessions = tuple(
+        ort.InferenceSession(str(folder / f"stage{i}.onnx"), options, providers=providers) for i in range(info["stages"])
+    )
+    return StagedModel(sessions=sessions, natural=info["natural"], prosody=tuple(info["prosody"]))
 
 
-
-def locate_ceil(model: onnx.ModelProto) -> tuple[str, str]:
+def locate_ceil(model: onnx.ModelProto) -> Cut:
     """Piper: one ``Ceil`` rounds the durations up; its input is the natural length."""
     ceils = [n for n in model.graph.node if n.op_type == "Ceil"]
     if len(ceils) != 1:
         raise ModelFileError(f"not a Piper VITS export: expected one Ceil node, found {len(ceils)}")
-    return ceils[0].input[0], ceils[0].output[0]
+    return Cut(natural=ceils[0].input[0], rounded=ceils[0].output[0])
 
 
-def locate_kokoro(model: onnx.ModelProto) -> tuple[str, str]:
-    """Kokoro: ``/encoder/Div`` gives the natural durations, ``/encoder/Cast`` the whole ones."""
-    return "/encoder/Div_output_0", "/encoder/Cast_output_0"
+def locate_kokoro(model: onnx.ModelProto) -> Cut:
+    """Kokoro: ``/encoder/Div`` gives the natural durations, ``/encoder/Cast`` the whole
+    ones; the predicted pitch (F0) and energy (N) curves leave the predictor squeezed."""
+    return Cut(natural="/encoder/Div_output_0", rounded="/encoder/Cast_output_0",
+               prosody=("/encoder/Squeeze_output_0", "/encoder/Squeeze_1_output_0"))

@@ -49,8 +49,8 @@ class KokoroBackend(Backend):
     name = "kokoro"
     languages = tuple(ESPEAK_VOICES)
     supports_target_tokens = True
-    supports_voice_reference = False
-    supports_emotion = "none"
+    supports_voice_reference = True  # closest bundled voice/blend + pitch level, not cloning
+    supports_emotion = "prosody"  # pitch level/range and energy curves, not an emotion model
     sample_rate = 24_000
     hop_length = 600  # one duration frame = 600 samples (40 frames a second)
 
@@ -60,13 +60,9 @@ class KokoroBackend(Backend):
         self.voices = voices
         self.style = style  # (lengths, 1, 256): one style row per token count
         self.lang = lang
-        split = split_model(model_path, locate_kokoro, TensorProto.INT64, kind="kokoro")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        options.intra_op_num_threads = max(1, os.cpu_count() or 1)
-        self._encoder = ort.InferenceSession(str(split.encoder), options, providers=providers(device))
-        self._decoder = ort.InferenceSession(str(split.decoder), options, providers=providers(device))
-        self._carry = split.carry
+        self._matches: dict = {}
+        self.model = split_model(model_path, locate_kokoro, TensorProto.INT64, kind="kokoro",
+                                 providers=providers(device), threads=max(1, os.cpu_count() or 1))
 
     @classmethod
     def load(cls, source: str | Path | None = None, *, device: str = "cpu", lang: str | None = None) -> "KokoroBackend":
@@ -105,26 +101,61 @@ class KokoroBackend(Backend):
         ipa = " ".join(phonemize(text, ESPEAK_VOICES[self.lang]))
         return [s for s in ipa if s in self.vocab]
 
-    def analyse(self, text: str, *, seed: int = 0) -> Analysis:
+    def reference_voice(self, reference: str | Path):
+        """The closest bundled voice or blend to a reference clip, and its pitch level."""
+        from ..voice import match_voice
+
+        if str(reference) not in self._matches:
+            self._matches[str(reference)] = match_voice(self, reference, DEFAULT_VOICE)
+        match = self._matches[str(reference)]
+        style = sum(w * self.voices[n] for n, w in match.weights.items()) / sum(match.weights.values())
+        return {"style": style}, match.prosody, match
+
+    def analyse(self, text: str, *, seed: int = 0, style: np.ndarray | None = None) -> Analysis:
         symbols = self._symbols(text)
         if not any(token_kind(s) in ("vowel", "consonant") for s in symbols):
             raise EmptyTextError(f"nothing to say in {text!r}")
-        symbols = symbols[: len(self.style) - 2]  # the model's context limit (510 tokens)
+        table = self.style if style is None else style
+        symbols = symbols[: len(table) - 2]  # the model's context limit (510 tokens)
         tokens = np.array([[0, *[self.vocab[s] for s in symbols], 0]], dtype=np.int64)
-        style = self.style[min(len(symbols), len(self.style)) - 1].reshape(1, 256)
-        names = [o.name for o in self._encoder.get_outputs()]
-        values = dict(zip(names, self._encoder.run(None, {"tokens": tokens, "style": style,
-                                                          "speed": np.array([1.0], np.float32)})))
-        natural = values.pop(names[0]).reshape(-1).astype(np.float64)
-        values["tokens"] = tokens
+        style = table[min(len(symbols), len(table)) - 1].reshape(1, 256)
+        feeds = {"tokens": tokens, "style": style, "speed": np.array([1.0], np.float32)}
+        values = {**feeds, **self.model.run_stage(0, feeds)}
+        natural = values.pop(self.model.natural).reshape(-1).astype(np.float64)
         kinds = ("pause", *(token_kind(s) for s in symbols), "pause")
         return Analysis(text=text, phonemes="".join(symbols), kinds=kinds, natural=natural, state=values)
 
-    def render(self, analysis: Analysis, frames: np.ndarray, *, seed: int = 0) -> np.ndarray:
+    def render(self, analysis: Analysis, frames: np.ndarray, *, seed: int = 0, prosody=None) -> np.ndarray:
         frames = np.asarray(frames, dtype=np.int64).reshape(1, -1)
         if frames.shape[1] != len(analysis.kinds):
             raise UnsupportedRequestError("frame counts do not match the analysed tokens")
-        feeds = {name: analysis.state[name] for name in self._carry}
-        feeds["durations"] = frames
-        audio = self._decoder.run(None, feeds)[0].reshape(-1).astype(np.float32)
-        return audio
+        values = dict(analysis.state)
+        values["durations"] = frames
+        values.update(self.model.run_stage(1, values))
+        pitch, energy = self.model.prosody
+        values[pitch], values[energy], gain_db = self.shape_prosody(values[pitch], values[energy], prosody)
+        out = self.model.run_stage(2, values)
+        audio = next(iter(out.values())).reshape(-1).astype(np.float32)
+        return audio * np.float32(10 ** (gain_db / 20)) if gain_db else audio
+
+    # Raising the predicted energy curve by one unit makes the voice ~0.26 dB louder (and
+    # a little more effortful); the rest of an energy change is plain gain.
+    DB_PER_ENERGY_UNIT = 0.26
+
+    @classmethod
+    def shape_prosody(cls, f0: np.ndarray, energy: np.ndarray, prosody) -> tuple[np.ndarray, np.ndarray, float]:
+        """Apply a Prosody to the predicted curves (F0 in Hz, ~0 where unvoiced; energy in
+        the model's own units). Returns the curves and the output gain in dB still owed."""
+        if prosody is None or prosody.is_neutral:
+            return f0, energy, 0.0
+        f0 = f0.astype(np.float32).copy()
+        voiced = f0 > 10.0
+        if voiced.any():
+            log_f0 = np.log(f0[voiced])
+            centre = np.median(log_f0)
+            level = centre if prosody.pitch_hz is None else np.log(prosody.pitch_hz)
+            target = level + prosody.pitch_shift * np.log(2) / 12
+            f0[voiced] = np.exp(target + (log_f0 - centre) * prosody.pitch_range)
+        shift = float(np.clip(prosody.energy_db / 2.0, -4.0, 4.0))
+        energy = (energy + np.float32(shift)).astype(np.float32)
+        return f0, energy, prosody.energy_db - shift * cls.DB_PER_ENERGY_UNIT

@@ -103,14 +103,10 @@ class PiperBackend(Backend):
         self.noise_scale = float(inference.get("noise_scale", 0.667))
         self.noise_w = float(inference.get("noise_w", 0.8))
         self.languages = (config.get("language", {}).get("family") or self.voice.split("-")[0],)
-        split = split_model(model_path, locate_ceil, TensorProto.FLOAT, kind="piper")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        self._encoder = ort.InferenceSession(str(split.encoder), options, providers=providers(device))
-        self._decoder = ort.InferenceSession(str(split.decoder), options, providers=providers(device))
-        self._carry = split.carry
-        self._channels = next(
-            i.shape[1] for i in self._decoder.get_inputs() if i.name not in ("scales", "durations", "noise") and len(i.shape) == 3 and isinstance(i.shape[1], int) and i.shape[1] > 1
+        self.model = split_model(model_path, locate_ceil, TensorProto.FLOAT, kind="piper", providers=providers(device))
+        # Channels of the latent the flow samples: the width of the encoder output.
+        self._channels = int(self.config.get("model", {}).get("hidden_channels", 0)) or next(
+            i.shape[1] for i in self.model.sessions[-1].get_inputs() if len(i.shape) == 3 and isinstance(i.shape[1], int) and i.shape[1] > 1
         )
 
     @classmethod
@@ -139,7 +135,7 @@ class PiperBackend(Backend):
         phonemes = unicodedata.normalize("NFD", " ".join(clauses))
         return [s for s in phonemes if s in self.id_map]
 
-    def analyse(self, text: str, *, seed: int = 0) -> Analysis:
+    def analyse(self, text: str, *, seed: int = 0, **voice) -> Analysis:
         symbols = self._symbols(text)
         if not any(token_kind(s) in ("vowel", "consonant") for s in symbols):
             raise EmptyTextError(f"nothing to say in {text!r}")
@@ -156,10 +152,8 @@ class PiperBackend(Backend):
             "scales": np.array([self.noise_scale, 1.0, self.noise_w], dtype=np.float32),
             "dp_noise": rng.standard_normal((1, 2, ids.shape[1])).astype(np.float32),
         }
-        names = [o.name for o in self._encoder.get_outputs()]
-        values = dict(zip(names, self._encoder.run(None, feeds)))
-        natural = values.pop(names[0]).reshape(-1).astype(np.float64)
-        values["scales"] = feeds["scales"]
+        values = {**feeds, **self.model.run_stage(0, feeds)}
+        natural = values.pop(self.model.natural).reshape(-1).astype(np.float64)
         return Analysis(
             text=text,
             phonemes="".join(symbols),
@@ -168,14 +162,14 @@ class PiperBackend(Backend):
             state=values,
         )
 
-    def render(self, analysis: Analysis, frames: np.ndarray, *, seed: int = 0) -> np.ndarray:
+    def render(self, analysis: Analysis, frames: np.ndarray, *, seed: int = 0, prosody=None) -> np.ndarray:
         frames = np.asarray(frames, dtype=np.float32).reshape(1, 1, -1)
         total = int(frames.sum())
         if frames.shape[2] != len(analysis.kinds):
             raise UnsupportedRequestError("frame counts do not match the analysed tokens")
         rng = np.random.default_rng(seed + 1)
-        feeds = {name: analysis.state[name] for name in self._carry}
-        feeds["durations"] = frames
-        feeds["noise"] = rng.standard_normal((1, self._channels, total)).astype(np.float32)
-        audio = self._decoder.run(None, feeds)[0].reshape(-1)
+        values = dict(analysis.state)
+        values["durations"] = frames
+        values["noise"] = rng.standard_normal((1, self._channels, total)).astype(np.float32)
+        audio = self.model.run_stage(1, values)[self.model.sessions[-1].get_outputs()[0].name].reshape(-1)
         return audio.astype(np.float32)

@@ -1,0 +1,137 @@
+"""Approach a reference speaker without cloning weights (none ship offline).
+
+For a backend with several voices in one style space (Kokoro), the bundled voices and
+blends of the closest ones are scored against the reference with a speaker encoder
+(resemblyzer, weights inside its wheel), and the reference's pitch level is matched
+through the predicted pitch curve. The result is the closest the bundled voices get, not
+the speaker's own voice: the similarity is reported so callers can see how close.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelFileError, UnsupportedRequestError
+from .files import cache_root, sha256_file, write_text_atomic
+from .prosody import Prosody, ProsodyStats
+
+PROBE_TEXT = {
+    "en": "I was thinking about what you told me, and you are right.",
+    "es": "Estaba pensando en lo que me dijiste, y tienes razón.",
+    "fr": "Je pensais à ce que tu m'as dit hier, et je crois que tu as raison.",
+    "it": "Stavo pensando a quello che mi hai detto ieri, e credo che tu abbia ragione.",
+    "pt": "Eu estava pensando no que você me disse ontem, e acho que você tem razão.",
+    "hi": "मैं सोच रहा था कि तुमने कल मुझसे क्या कहा था, और मुझे लगता है कि तुम सही हो।",
+}
+MATCH_VERSION = "2"
+
+
+def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Mono float32 audio from a file (WAV, FLAC, OGG, MP3 through libsndfile)."""
+    import soundfile as sf
+
+    try:
+        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError on non-audio
+        raise UnsupportedRequestError(f"cannot read {path} as audio ({exc}); give a WAV, FLAC, OGG or MP3 file") from exc
+    mono = audio.mean(axis=1)
+    if len(mono) < rate // 2:
+        raise UnsupportedRequestError(f"{path} is shorter than half a second: give a few seconds of speech")
+    return mono, int(rate)
+
+
+@functools.lru_cache(maxsize=1)
+def _resemblyzer():
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # webrtcvad's pkg_resources deprecation notice
+            import resemblyzer
+    except ImportError as exc:
+        raise ModelFileError(
+            "voice matching needs the speaker encoder: pip install resemblyzer 'setuptools<81' (scripts/setup does)"
+        ) from exc
+    return resemblyzer, resemblyzer.VoiceEncoder(device="cpu", verbose=False)
+
+
+def embed(audio: np.ndarray, rate: int) -> np.ndarray:
+    """A unit-length speaker embedding (resemblyzer, 256-d)."""
+    resemblyzer, encoder = _resemblyzer()
+    wav = resemblyzer.preprocess_wav(np.asarray(audio, dtype=np.float32), source_sr=rate)
+    if len(wav) < 16_000 // 2:
+        wav = np.asarray(audio, dtype=np.float32)  # mostly silence after trimming: use it whole
+    return encoder.embed_utterance(wav)
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+@dataclass(frozen=True)
+class VoiceMatch:
+    weights: dict[str, float]  # bundled voice -> blend weight
+    pitch_hz: float | None  # median pitch imposed on the voice (None: its own)
+    similarity: float  # speaker-encoder similarity of the chosen voice to the reference
+    default_similarity: float  # the same for the backend's default voice
+    candidates: list[tuple[str, float]] = field(default_factory=list)  # what was tried
+
+    @property
+    def prosody(self) -> Prosody:
+        return Prosody(pitch_hz=self.pitch_hz)
+
+
+def _speak(backend, style: np.ndarray, prosody: Prosody | None, text: str) -> np.ndarray:
+    analysis = backend.analyse(text, style=style)
+    return backend.render(analysis, backend.whole_frames(analysis.natural), prosody=prosody)
+
+
+def match_voice(backend, reference: str | Path, default_voice: str) -> VoiceMatch:
+    """Choose a bundled voice or blend, and a pitch level, closest to ``reference``."""
+    reference = Path(reference)
+    if not reference.is_file():
+        raise UnsupportedRequestError(f"voice reference not found: {reference}")
+    key = f"{sha256_file(reference)[:16]}-{backend.name}-{backend.lang}-v{MATCH_VERSION}"
+    cached = cache_root() / "voices" / f"{key}.json"
+    if cached.is_file():
+        data = json.loads(cached.read_text())
+        return VoiceMatch(**{**data, "candidates": [tuple(c) for c in data["candidates"]]})
+
+    audio, rate = load_audio(reference)
+    target = embed(audio, rate)
+    stats = ProsodyStats.of(audio, rate)
+    text = PROBE_TEXT.get(backend.lang, PROBE_TEXT["en"])
+    voices = backend.voices
+
+    def score(weights: dict[str, float], pitch_hz: float | None = None) -> float:
+        style = sum(w * voices[n] for n, w in weights.items()) / sum(weights.values())
+        speech = _speak(backend, style, Prosody(pitch_hz=pitch_hz) if pitch_hz else None, text)
+        return similarity(embed(speech, backend.sample_rate), target)
+
+    tried: list[tuple[str, float]] = []
+    singles = {name: score({name: 1.0}) for name in sorted(voices)}
+    tried += [(name, s) for name, s in singles.items()]
+    ranked = sorted(singles, key=singles.get, reverse=True)
+    best_weights, best = {ranked[0]: 1.0}, singles[ranked[0]]
+    for a, b in itertools.combinations(ranked[:2], 2):
+        for w in (0.25, 0.5, 0.75):
+            weights = {a: w, b: 1.0 - w}
+            s = score(weights)
+            tried.append((",".join(f"{n}:{v:g}" for n, v in weights.items()), s))
+            if s > best:
+                best_weights, best = weights, s
+    pitch_hz = None
+    if stats.median_hz > 0:
+        with_pitch = score(best_weights, stats.median_hz)
+        tried.append((f"{best_weights} @ {stats.median_hz:.0f} Hz", with_pitch))
+        if with_pitch > best:
+            best, pitch_hz = with_pitch, stats.median_hz
+    match = VoiceMatch(weights=best_weights, pitch_hz=pitch_hz, similarity=best,
+                       default_similarity=singles.get(default_voice, float("nan")), candidates=tried)
+    write_text_atomic(cached, json.dumps({**match.__dict__, "candidates": [list(c) for c in tried]}))
+    return match

@@ -99,3 +99,10 @@ def test_long_text_and_one_word(tts):
     assert speech.duration > 15
     word = tts.synthesize("Go", duration=0.6)
     assert len(word.samples) == round(0.6 * word.sample_rate)
+
+
+def test_natural_target_reproduces_natural_speech(tts):
+    text = "Exactly as the voice would say it."
+    natural = tts.synthesize(text)
+    same = tts.synthesize(text, target_tokens=natural.tokens)
+    assert np.array_equal(natural.samples, same.samples)

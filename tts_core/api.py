@@ -165,8 +165,10 @@ class TTS:
             # The nearest whole frame count, then less than one frame of samples is
             # padded or trimmed so the length is exact to the sample.
             frames_target = max(1, int(round(samples_wanted / hop)))
-            plan = plan_durations(analysis.natural, analysis.kinds, frames_target, rate_bounds=RATE_BOUNDS,
-                                  reference=natural)
+            # Plan from the frames the voice itself would use, so a target equal to the
+            # natural length reproduces the natural rendition exactly.
+            own = backend.whole_frames(analysis.natural).astype(np.float64)
+            plan = plan_durations(own, analysis.kinds, frames_target, rate_bounds=RATE_BOUNDS)
         audio = backend.render(analysis, plan.frames, seed=seed, prosody=None if prosody.is_neutral else prosody)
         if samples_wanted is not None:
             audio = _fit(audio, samples_wanted)
@@ -203,11 +205,11 @@ class TTS:
 
 def _fit(audio: np.ndarray, samples: int) -> np.ndarray:
     """Pad with silence or trim the tail (by less than one frame) to exactly ``samples``."""
-    if len(audio) >= samples:
-        out = audio[:samples].copy()
-    else:
-        out = np.concatenate([audio, np.zeros(samples - len(audio), dtype=audio.dtype)])
+    if len(audio) == samples:
+        return audio
+    if len(audio) < samples:
+        return np.concatenate([audio, np.zeros(samples - len(audio), dtype=audio.dtype)])
+    out = audio[:samples].copy()
     fade = min(64, len(out))  # a trimmed tail must not end in a click
-    if fade:
-        out[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=out.dtype)
+    out[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=out.dtype)
     return out

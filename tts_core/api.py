@@ -139,8 +139,8 @@ class TTS:
             )
         if (emotion is not None or emotion_wav is not None) and backend.supports_emotion == "none":
             raise UnsupportedRequestError(f"the {backend.name} backend has no emotion control (kokoro has)")
-        if not backend.supports_target_tokens and any(x is not None for x in (duration, target_tokens, duration_scale)):
-            raise UnsupportedRequestError(f"the {backend.name} backend cannot generate to a target length")
+        if not backend.supports_target_tokens and target_tokens is not None:
+            raise UnsupportedRequestError(f"the {backend.name} backend has no tokens to count; give a duration")
 
         voice_args, prosody, match = {}, Prosody(), None
         if speaker_wav is not None:

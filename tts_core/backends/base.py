@@ -32,7 +32,8 @@ class Analysis:
 class Backend(ABC):
     name: ClassVar[str]
     languages: ClassVar[tuple[str, ...]]  # ISO 639-1 codes it can speak
-    supports_target_tokens: ClassVar[bool]  # exact length by construction
+    supports_target_tokens: ClassVar[bool]  # exact length by construction, token by token
+    length_control: ClassVar[str] = "frames"  # "frames" (per token) or "rate" (whole-line speed)
     supports_voice_reference: ClassVar[bool]
     supports_emotion: ClassVar[Literal["none", "prosody", "model"]]
 

@@ -63,3 +63,16 @@ def test_rerun_is_cached(dubbed):
     report = json.loads(open(args[args.index("--report") + 1]).read())
     assert all(report["cached"][stage] for stage in ("extract", "separate", "transcribe", "translate", "synthesize", "remix"))
     assert out.stat().st_mtime_ns >= before
+
+
+@pytest.mark.slow
+def test_changing_the_language_redoes_only_what_depends_on_it(dubbed, tmp_path):
+    _, _, args = dubbed
+    work = args[args.index("--work-dir") + 1]
+    report = tmp_path / "es.json"
+    result = CliRunner().invoke(main, [str(SAMPLE), "--lang", "es", "--tts", "kokoro", "-o", str(tmp_path / "es.mp4"),
+                                       "--report", str(report), "--work-dir", work, "-q"])
+    assert result.exit_code == 0, result.output
+    cached = json.loads(report.read_text())["cached"]
+    assert cached["extract"] and cached["separate"] and cached["transcribe"]
+    assert not cached["translate"] and not cached["synthesize"]

@@ -110,6 +110,7 @@ def main() -> None:
 @click.option("--report", type=click.Path(path_type=Path), help="Write a JSON report here.")
 @click.option("--source-lang", help="Language spoken in the input [default: detected].")
 @click.option("--separator", default="deepfilternet", show_default=True, help="deepfilternet | none")
+@click.option("--asr", "asr_backend", default="faster-whisper", show_default=True, help="ASR engine.")
 @click.option("--asr-model", default="base", show_default=True, help="Whisper model name or local folder.")
 @click.option("--translator", default="auto", show_default=True, help="auto | whisper | none")
 @click.option("--tts", "tts_backend", default="piper", show_default=True, help="TTS backend.")
@@ -118,7 +119,7 @@ def main() -> None:
 @click.option("--work-dir", type=click.Path(path_type=Path), help="Stage cache [default: ~/.cache/dub/work].")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
-def video(input, lang, output, report, source_lang, separator, asr_model, translator, tts_backend, voice, device,
+def video(input, lang, output, report, source_lang, separator, asr_backend, asr_model, translator, tts_backend, voice, device,
           work_dir, quiet, debug):
     """Dub INPUT (a video or audio file) into --lang."""
     from .config import DubOptions
@@ -127,7 +128,7 @@ def video(input, lang, output, report, source_lang, separator, asr_model, transl
     if output is None:
         output = input.with_name(f"{input.stem}.{lang}{input.suffix or '.mp4'}")
     options = DubOptions(input=input, output=output, lang=lang, source_lang=source_lang, report=report,
-                         separator=separator, asr_model=asr_model, translator=translator, tts=tts_backend,
+                         separator=separator, asr=asr_backend, asr_model=asr_model, translator=translator, tts=tts_backend,
                          voice=voice, device=device, work_dir=work_dir)
     logging.getLogger("faster_whisper").setLevel(logging.ERROR)
     try:

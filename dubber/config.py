@@ -16,6 +16,7 @@ class DubOptions:
     source_lang: str | None = None  # None: detected by Whisper
     report: Path | None = None  # JSON report path
     separator: str = "deepfilternet"  # dialogue/background split: deepfilternet | none
+    asr: str = "faster-whisper"  # ASR engine (a registry name)
     asr_model: str = "base"  # Whisper model: a name, a local CTranslate2 folder; "base" is bundled
     translator: str = "auto"  # auto | whisper | none
     tts: str = "piper"  # TTS backend name

@@ -37,6 +37,8 @@ def dub_video(options: DubOptions, progress: Progress | None = None) -> dict:
     lang = asr.check_language(options.lang)
     source_lang = asr.check_language(options.source_lang) if options.source_lang else None
     separate.get_separator(options.separator)  # an unknown name fails before any work
+    if options.asr not in asr.ASR_BACKENDS:
+        asr.get_asr(options.asr, options.asr_model, options.device)
     synthesize.check_language(options.tts, options.voice, lang, options.device)
     info = probe(source)
     if not info.has_audio:
@@ -52,17 +54,19 @@ def dub_video(options: DubOptions, progress: Progress | None = None) -> dict:
     )
     dialogue = sep_dir / sep["dialogue"]
     asr_dir, transcript = ws.run(
-        "transcribe", asr.VERSION, {"from": sep_dir.name, "model": options.asr_model, "lang": source_lang},
-        lambda f: asr.transcribe(dialogue, options.asr_model, source_lang, options.device, task),
+        "transcribe", asr.VERSION,
+        {"from": sep_dir.name, "asr": options.asr, "model": options.asr_model, "lang": source_lang},
+        lambda f: asr.transcribe(dialogue, options.asr, options.asr_model, source_lang, options.device, task),
     )
     if not transcript["segments"]:
         raise InputError(f"no speech found in {source}: nothing to dub")
     spoken = transcript["language"]
     tr_dir, translated = ws.run(
         "translate", translate.VERSION,
-        {"from": asr_dir.name, "target": lang, "translator": options.translator, "model": options.asr_model},
+        {"from": asr_dir.name, "target": lang, "translator": options.translator, "asr": options.asr,
+         "model": options.asr_model},
         lambda f: translate.translate(dialogue, transcript["segments"], spoken, lang, options.translator,
-                                      options.asr_model, options.device, task),
+                                      options.asr, options.asr_model, options.device, task),
     )
     _, synth = ws.run(
         "synthesize", synthesize.VERSION,

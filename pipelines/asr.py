@@ -1,13 +1,19 @@
-"""Stage 3: transcribe the dialogue into timed segments (Whisper through faster-whisper)."""
+"""Stage 3: transcribe the dialogue into timed dubbing segments.
+
+ASR engines are looked up by name (``--asr``) and return the same typed words; the
+segmentation into dubbing units and the snapping of their edges to voice activity are
+shared."""
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 
-from dubber.errors import UnknownLanguageError
+from dubber.errors import BackendError, UnknownLanguageError
 from dubber.media import read_wav, resample
 
 from . import whisper_model
@@ -79,36 +85,96 @@ def snap(start: float, end: float, regions: list[tuple[float, float]], reach: fl
     return new_start, new_end
 
 
-def transcribe(dialogue_wav: Path, model_name: str, language: str | None, device: str,
+@dataclass(frozen=True)
+class Transcript:
+    """What every ASR backend returns: words with times, and the language it heard."""
+
+    language: str
+    language_probability: float
+    words: list[dict]  # {"start", "end", "word", "p"}; "word" keeps its leading space
+
+
+class ASRBackend:
+    """An ASR engine: ``transcribe`` for timed words, ``translate`` for English text."""
+
+    name: ClassVar[str]
+
+    def transcribe(self, speech16k: np.ndarray, language: str | None, tick: Callable[[int], None]) -> Transcript:
+        raise NotImplementedError
+
+    def translate(self, clip16k: np.ndarray, language: str, temperature: float = 0.0) -> str:
+        raise NotImplementedError
+
+
+class FasterWhisper(ASRBackend):
+    """Whisper through CTranslate2: the bundled base model offline, any name or folder."""
+
+    name = "faster-whisper"
+
+    def __init__(self, model: str, device: str):
+        self.model = whisper_model.load(model, device)
+
+    def transcribe(self, speech16k, language, tick):
+        segments, info = self.model.transcribe(
+            speech16k, language=language, task="transcribe", beam_size=5, word_timestamps=True,
+            vad_filter=True, condition_on_previous_text=False,
+        )
+        words: list[dict] = []
+        seen = 0
+        for segment in segments:
+            for w in segment.words or []:
+                if w.word.strip():
+                    words.append({"start": float(w.start), "end": float(w.end), "word": w.word, "p": float(w.probability)})
+            tick(max(0, int(segment.end) - seen))
+            seen = max(seen, int(segment.end))
+        return Transcript(info.language, float(info.language_probability), words)
+
+    def translate(self, clip16k, language, temperature=0.0):
+        pieces, _ = self.model.transcribe(
+            clip16k, language=language, task="translate", beam_size=5, without_timestamps=True,
+            condition_on_previous_text=False, vad_filter=False, temperature=temperature,
+        )
+        return " ".join(p.text.strip() for p in pieces).strip()
+
+
+# name -> "module:Class"; modules are imported only when their engine is used.
+ASR_BACKENDS: dict[str, str] = {
+    "faster-whisper": "pipelines.asr:FasterWhisper",
+    "openai-whisper": "pipelines.asr_openai:OpenAIWhisper",
+}
+
+
+def get_asr(name: str, model: str, device: str) -> ASRBackend:
+    if name not in ASR_BACKENDS:
+        raise BackendError(f"unknown ASR backend {name!r}: choose one of {', '.join(sorted(ASR_BACKENDS))}")
+    return _load_asr(name, model, device)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_asr(name: str, model: str, device: str) -> ASRBackend:
+    import importlib
+
+    module, cls = ASR_BACKENDS[name].split(":")
+    return getattr(importlib.import_module(module), cls)(model, device)
+
+
+def transcribe(dialogue_wav: Path, backend: str, model_name: str, language: str | None, device: str,
                progress: Callable[[str, int], Callable[[int], None]]) -> dict:
     audio, rate = read_wav(dialogue_wav)
     mono = audio if audio.ndim == 1 else audio.mean(axis=1)
     speech = resample(mono, rate, ASR_RATE)
-    model = whisper_model.load(model_name, device)
-    segments, info = model.transcribe(
-        speech, language=language, task="transcribe", beam_size=5, word_timestamps=True,
-        vad_filter=True, condition_on_previous_text=False,
-    )
-    total = max(1, int(info.duration))
-    tick = progress("transcribing", total)
-    words: list[dict] = []
-    seen = 0
-    for segment in segments:
-        for w in segment.words or []:
-            if w.word.strip():
-                words.append({"start": float(w.start), "end": float(w.end), "word": w.word, "p": float(w.probability)})
-        now = int(segment.end)
-        tick(max(0, min(total, now) - seen))
-        seen = max(seen, min(total, now))
+    asr = get_asr(backend, model_name, device)
+    tick = progress("transcribing", max(1, int(len(speech) / ASR_RATE)))
+    result = asr.transcribe(speech, language, tick)
     regions = speech_regions(speech)
     out: list[dict] = []
-    for unit in split_words(words):
+    for unit in split_words(result.words):
         text = "".join(w["word"] for w in unit).strip()
         start, end = snap(unit[0]["start"], unit[-1]["end"], regions)
         if out and start < out[-1]["end"]:  # snapping never makes two lines overlap
             start = out[-1]["end"]
         out.append({"start": round(start, 3), "end": round(end, 3), "text": text, "words": unit})
-    return {"language": info.language, "language_probability": float(info.language_probability),
+    return {"language": result.language, "language_probability": result.language_probability,
             "duration": float(len(speech) / ASR_RATE), "segments": out}
 
 

@@ -15,8 +15,7 @@ from typing import Callable
 from dubber.errors import BackendError
 from dubber.media import read_wav, resample
 
-from . import whisper_model
-from .asr import ASR_RATE, segment_audio
+from .asr import ASR_RATE, get_asr, segment_audio
 
 VERSION = "2"
 
@@ -40,15 +39,11 @@ def untranslated(text: str, source_text: str) -> bool:
 _ATTEMPTS = ({"margin": 0.15}, {"margin": 0.5}, {"margin": 0.15, "temperature": 0.6})
 
 
-def _whisper_translate(model, speech, seg: dict, source: str) -> str:
+def _whisper_translate(asr, speech, seg: dict, source: str) -> str:
     text = ""
     for attempt in _ATTEMPTS:
         clip = segment_audio(speech, seg["start"], seg["end"], margin=attempt["margin"])
-        pieces, _ = model.transcribe(
-            clip, language=source, task="translate", beam_size=5, without_timestamps=True,
-            condition_on_previous_text=False, vad_filter=False, temperature=attempt.get("temperature", 0.0),
-        )
-        text = " ".join(p.text.strip() for p in pieces).strip()
+        text = asr.translate(clip, source, temperature=attempt.get("temperature", 0.0))
         if text and not untranslated(text, seg["text"]):
             return text
     return text
@@ -80,7 +75,7 @@ def choose(name: str, source: str, target: str) -> str:
 
 
 def translate(dialogue_wav: Path, segments: list[dict], source: str, target: str, translator: str,
-              model_name: str, device: str, progress: Callable[[str, int], Callable[[int], None]]) -> dict:
+              asr_backend: str, model_name: str, device: str, progress: Callable[[str, int], Callable[[int], None]]) -> dict:
     translator = choose(translator, source, target)
     tick = progress(f"translating {source}->{target}", len(segments))
     out = []
@@ -92,9 +87,9 @@ def translate(dialogue_wav: Path, segments: list[dict], source: str, target: str
     audio, rate = read_wav(dialogue_wav)
     mono = audio if audio.ndim == 1 else audio.mean(axis=1)
     speech = resample(mono, rate, ASR_RATE)
-    model = whisper_model.load(model_name, device)
+    asr = get_asr(asr_backend, model_name, device)
     for seg in segments:
-        text = _whisper_translate(model, speech, seg, source)
+        text = _whisper_translate(asr, speech, seg, source)
         out.append({"start": seg["start"], "end": seg["end"], "source_text": seg["text"], "text": text})
         tick(1)
     return {"translator": translator, "segments": out}

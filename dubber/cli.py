@@ -116,12 +116,19 @@ def main() -> None:
 @click.option("--tts", "tts_backend", default="piper", show_default=True, help="TTS backend.")
 @click.option("--voice", help="TTS voice: a name or a local model path.")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@click.option("--loudness", type=float, help="Target integrated loudness in LUFS (-23 broadcast, -16 web) "
+              "[default: the source's].")
+@click.option("--duck-db", type=float, default=6.0, show_default=True, help="Background dip under dubbed speech (dB).")
+@click.option("--keep-original", is_flag=True, help="Keep the source audio as a second track.")
+@click.option("--stems", type=click.Path(path_type=Path), help="Write dialogue, music-and-effects and mix WAVs here.")
 @click.option("--work-dir", type=click.Path(path_type=Path), help="Stage cache [default: ~/.cache/dub/work].")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def video(input, lang, output, report, source_lang, separator, asr_backend, asr_model, translator, tts_backend, voice, device,
-          work_dir, quiet, debug):
+          loudness, duck_db, keep_original, stems, work_dir, quiet, debug):
     """Dub INPUT (a video or audio file) into --lang."""
+    from pipelines.remix import MixOptions
+
     from .config import DubOptions
     from .dub import dub_video
 
@@ -129,7 +136,8 @@ def video(input, lang, output, report, source_lang, separator, asr_backend, asr_
         output = input.with_name(f"{input.stem}.{lang}{input.suffix or '.mp4'}")
     options = DubOptions(input=input, output=output, lang=lang, source_lang=source_lang, report=report,
                          separator=separator, asr=asr_backend, asr_model=asr_model, translator=translator, tts=tts_backend,
-                         voice=voice, device=device, work_dir=work_dir)
+                         voice=voice, device=device, work_dir=work_dir, keep_original=keep_original, stems=stems,
+                         mix=MixOptions(duck_db=duck_db, loudness=loudness))
     logging.getLogger("faster_whisper").setLevel(logging.ERROR)
     try:
         started = time.perf_counter()

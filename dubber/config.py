@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pipelines.remix import MixOptions
 from tts_core.files import cache_root
 
 
@@ -22,7 +23,9 @@ class DubOptions:
     tts: str = "piper"  # TTS backend name
     voice: str | None = None  # backend voice: name or local path; None = bundled default
     device: str = "cpu"  # cpu | cuda
-    duck_db: float = 6.0  # how far the background dips under dubbed speech
+    mix: MixOptions = field(default_factory=MixOptions)  # ducking, loudness, true peak
+    keep_original: bool = False  # add the source audio as a second track
+    stems: Path | None = None  # folder for dialogue, music-and-effects and mix WAVs
     work_dir: Path | None = None  # stage cache; None = <cache>/work
 
     @property

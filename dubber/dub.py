@@ -5,11 +5,13 @@ stages it reads, so a change redoes only what depends on it."""
 from __future__ import annotations
 
 import os
+import shutil
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from pipelines import asr, extract, mux, remix, separate, synthesize, translate
-from tts_core.files import sha256_file
+from tts_core.files import atomic_path, sha256_file
 
 from . import report as report_mod
 from .config import DubOptions
@@ -28,6 +30,14 @@ def check_paths(source: Path, output: Path) -> None:
         raise UserError(f"output folder {folder} does not exist: create it or choose another -o")
     if not os.access(folder, os.W_OK):
         raise UserError(f"output folder {folder} is not writable: choose another -o")
+
+
+def write_stems(folder: Path, mix_dir: Path, mixed: dict) -> None:
+    """Dialogue, music-and-effects and mix WAVs for post-production (each written atomically)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, key in (("dialogue.wav", "dialogue"), ("music_effects.wav", "music_effects"), ("mix.wav", "mix")):
+        with atomic_path(folder / name, suffix=".wav") as tmp:
+            shutil.copyfile(mix_dir / mixed[key], tmp)
 
 
 def dub_video(options: DubOptions, progress: Progress | None = None) -> dict:
@@ -79,17 +89,21 @@ def dub_video(options: DubOptions, progress: Progress | None = None) -> dict:
     mix_dir, mixed = ws.run(
         "remix", remix.VERSION,
         {"from": sep_dir.name, "lines": [(line.get("audio"), line["start"]) for line in lines],
-         "duration": ext["duration"], "duck_db": options.duck_db},
-        lambda f: remix.remix(sep_dir / sep["background"], dialogue, lines, ext["duration"], f,
-                              duck_db=options.duck_db),
+         "duration": ext["duration"], "mix": asdict(options.mix)},
+        lambda f: remix.remix(ext_dir / ext["audio"], sep_dir / sep["background"], dialogue, lines,
+                              ext["duration"], f, options.mix),
     )
     progress.stage("mux", cached=False)
     start = time.perf_counter()
-    mux.mux(source, mix_dir / mixed["mix"], output, ext["has_video"], lang)
+    mux.mux(source, mix_dir / mixed["mix"], output, ext["has_video"], lang, keep_original=options.keep_original,
+            source_lang=spoken)
+    if options.stems:
+        write_stems(Path(options.stems), mix_dir, mixed)
     ws.timings["mux"] = time.perf_counter() - start
     progress.done("mux", ws.timings["mux"])
 
     result = report_mod.build(options, spoken, ws.timings, ws.cached, lines, ext["duration"])
+    result["mix"] = {k: mixed[k] for k in ("source_lufs", "target_lufs", "lufs", "true_peak", "voice_gain", "cut_ms")}
     if options.report:
         report_mod.write(Path(options.report), result)
     return result

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tts_core.files import atomic_path
 
+from dubber.languages import iso639_2
 from dubber.media import run_ffmpeg
 
 VERSION = "1"
@@ -17,16 +18,23 @@ AUDIO_CODECS = {".mp4": "aac", ".m4a": "aac", ".mov": "aac", ".mkv": "aac", ".we
                 ".mp3": "libmp3lame", ".wav": "pcm_s16le", ".flac": "flac", ".ogg": "libopus"}
 
 
-def mux(source: Path, mix_wav: Path, output: Path, has_video: bool, lang: str) -> Path:
+def mux(source: Path, mix_wav: Path, output: Path, has_video: bool, lang: str, *, keep_original: bool = False,
+        source_lang: str | None = None) -> Path:
+    """Write ``output``: the picture copied, the dub as the first audio track (tagged with its
+    language), and with ``keep_original`` the source's own audio as a second track."""
     suffix = output.suffix.lower()
     codec = AUDIO_CODECS.get(suffix, "aac")
     bitrate = [] if codec in ("pcm_s16le", "flac") else ["-b:a", "192k"]
+    tags = ["-metadata:s:a:0", f"language={iso639_2(lang)}", "-metadata:s:a:0", "title=Dub"]
     with atomic_path(output, suffix=suffix) as tmp:
         if has_video:
-            run_ffmpeg(["-i", str(source), "-i", str(mix_wav), "-map", "0:v:0", "-map", "1:a:0",
-                        "-c:v", "copy", "-c:a", codec, *bitrate, "-map_metadata", "0",
-                        f"-metadata:s:a:0", f"language={lang}", str(tmp)], "mux the dubbed audio")
+            maps = ["-map", "0:v:0", "-map", "1:a:0"] + (["-map", "0:a:0"] if keep_original else [])
+            original = ["-c:a:1", codec, *([f"-b:a:1", "192k"] if bitrate else []), "-metadata:s:a:1",
+                        f"language={iso639_2(source_lang)}", "-metadata:s:a:1", "title=Original",
+                        "-disposition:a:1", "0"] if keep_original else []
+            run_ffmpeg(["-i", str(source), "-i", str(mix_wav), *maps, "-c:v", "copy", "-c:a:0", codec, *bitrate,
+                        *original, "-disposition:a:0", "default", "-map_metadata", "0", *tags, str(tmp)],
+                       "mux the dubbed audio")
         else:
-            run_ffmpeg(["-i", str(mix_wav), "-c:a", codec, *bitrate, f"-metadata:s:a:0", f"language={lang}",
-                        str(tmp)], "write the dubbed audio")
+            run_ffmpeg(["-i", str(mix_wav), "-c:a", codec, *bitrate, *tags, str(tmp)], "write the dubbed audio")
     return output

@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import html
 import re
+import shlex
 import unicodedata
 import warnings
 from dataclasses import dataclass
@@ -24,15 +25,13 @@ MAX_BYTES = 64 << 20  # no subtitle file is this big: it is a video or an archiv
 MIN_REPAIRED_MS, DEFAULT_REPAIRED_MS = 200, 500  # length given to a cue whose end is <= its start
 MIN_CLIPPED_MS = 300  # an overlapped cue shorter than this after clipping is merged instead
 
-_SRT_TIME = re.compile(r"\d{1,2}:\d{1,2}:\d{1,2}[.,]\d{1,3}")
 _VTT_TIMING = re.compile(r"(?:\d+:)?\d{2}:\d{2}\.\d{2,3}\s*-->")
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _OVERRIDE = re.compile(r"\{[^}]*\}")  # ASS override blocks such as {\an8}; SRT files carry them too
 _VOICE = re.compile(r"<v(?:\.[^\s>]*)?\s+([^>]+)>")  # WebVTT <v Name> names the speaker
 _TAG = re.compile(r"</?[A-Za-z][^<>]*>|<\d[\d:.]*>")  # HTML-ish tags and VTT karaoke timestamps
 _DASH = re.compile(r"^[-\u2010\u2013\u2014](?:\s+|(?=[^\W\d_]))")  # "- Hi" / "-Hi", not "-5"
 _LABEL = re.compile(
-    r"^(?P<name>[^\W\d_][^\W\d_'’.\-]*(?: [^\W\d_][^\W\d_'’.\-]*){0,2})(?:\s?:\s+|\s?：\s*)(?P<rest>\S.*)$"
+    r"^(?P<name>[^\W\d_][^\W\d_'’.\-]*(?: [^\W\d_][^\W\d_'’.\-]*){0,2})(?:\s?:(?:\s+|$)|\s?：\s*)(?P<rest>.*)$"
 )
 
 
@@ -48,6 +47,25 @@ class Cue:
 
 
 # ---------------------------------------------------------------- decoding
+
+def _looks_chinese(text: str) -> bool:
+    """Whether a GB18030 decoding is real Chinese rather than misread CP1252.
+
+    CP1252 text decodes as GB18030 surprisingly often: an accented letter and the byte
+    after it become one "ideograph". Followed by an ASCII letter (café -> caf+é+s...), it
+    lands outside GB2312, where common Chinese lives (both bytes >= 0xA1); two accented
+    letters in a row (Grüße) land inside it, but right after an ASCII letter, where
+    Chinese text rarely puts an ideograph (CJK punctuation, rows below 0xB0, it does)."""
+    chinese = rare = 0
+    for i, ch in enumerate(text):
+        if ord(ch) > 0x7F:
+            b = ch.encode("gb18030")
+            if not (len(b) == 2 and b[0] >= 0xA1 and b[1] >= 0xA1):
+                rare += 1
+            elif b[0] < 0xB0 or not (i and text[i - 1].isascii() and text[i - 1].isalpha()):
+                chinese += 1
+    return chinese > rare
+
 
 def _decode(data: bytes, name: str) -> str:
     """Bytes -> text. BOMs first, then UTF-16 told by its NULs, UTF-8, GB18030, CP1252."""
@@ -78,11 +96,7 @@ def _decode(data: bytes, name: str) -> str:
         pass
     try:
         text = data.decode("gb18030")
-        cjk = _CJK.findall(text)
-        # Western CP1252 bytes often decode as GB18030 too, but then each "ideograph" is an
-        # accented letter sitting inside a Latin word; real Chinese has runs of ideographs.
-        glued = re.findall(rf"[A-Za-z]{_CJK.pattern}|{_CJK.pattern}[A-Za-z]", text)
-        if cjk and len(glued) < 0.5 * len(cjk):
+        if _looks_chinese(text):
             return text
     except UnicodeDecodeError:
         pass
@@ -114,26 +128,22 @@ def _read_text(path: Path) -> str:
 # ---------------------------------------------------------------- parsing
 
 def _detect_format(text: str, name: str) -> str:
-    import pysubs2
-    from pysubs2.formats import SubstationFormat
+    from pysubs2.formats import FORMAT_IDENTIFIER_TO_FORMAT_CLASS, SubripFormat, SubstationFormat
 
     if text.lstrip().startswith("WEBVTT"):
         return "vtt"
     ssa = SubstationFormat.guess_format(text)
     if ssa or re.search(r"^\s*\[Events\]", text, re.M | re.I):
         return ssa or "ass"
-    lines = text.splitlines()
-    if any(len(_SRT_TIME.findall(line)) == 2 for line in lines):
+    if SubripFormat.guess_format(text):  # a line with two timestamps, and not TTML
         return "srt"
-    if any(_VTT_TIMING.search(line) for line in lines):
+    if any(_VTT_TIMING.search(line) for line in text.splitlines()):
         return "vtt"  # WebVTT whose header is missing
-    try:
-        other = pysubs2.formats.autodetect_format(text)
-    except Exception:  # noqa: BLE001 - no format recognised at all
-        other = None
-    if other and other != "tmp":  # "tmp" matches almost any line with a colon in it
-        raise InputError(f"{name} is a {other} subtitle file, which dub does not read: "
-                         f"convert it to SRT first (ffmpeg -i {name} subs.srt)")
+    # "tmp" is left out: it matches almost any text with a colon in it.
+    others = sorted({g for f in FORMAT_IDENTIFIER_TO_FORMAT_CLASS.values() if (g := f.guess_format(text))} - {"tmp"})
+    if others:
+        raise InputError(f"{name} is a {others[0].upper()} subtitle file, which dub does not read: "
+                         f"convert it to SRT first (pysubs2 --to srt {shlex.quote(name)})")
     raise InputError(f"no subtitles found in {name}: is it an SRT, VTT or ASS file?")
 
 
@@ -157,6 +167,7 @@ def _turns(raw: str, default_speaker: str | None) -> list[tuple[str | None, str]
     """One event's text -> [(speaker, plain text)], one per speaker turn. A turn starts at
     a dialogue dash or a speaker label ("MARY: ...", "<v Mary>"); other lines continue it."""
     turns: list[list] = []
+    pending = None  # a label alone on its line ("JOHN:") names who says the next line
     for line in re.split(r"\\[Nn]", _OVERRIDE.sub("", raw)):
         voice = _VOICE.search(line)
         line = html.unescape(_TAG.sub("", line.replace(r"\h", " ")))
@@ -169,7 +180,9 @@ def _turns(raw: str, default_speaker: str | None) -> list[tuple[str | None, str]
         if label and len(label["name"]) <= 25 and all(not w[0].islower() for w in label["name"].split()):
             speaker, line = label["name"], label["rest"]
         if not line:
+            pending = speaker or pending
             continue
+        speaker, pending = speaker or pending, None
         if dash or speaker or not turns:
             turns.append([speaker or default_speaker, line])
         else:

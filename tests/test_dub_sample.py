@@ -23,7 +23,8 @@ def video_packets(path):
 def dubbed(tmp_path_factory):
     folder = tmp_path_factory.mktemp("dub")
     out, report = folder / "out.mp4", folder / "report.json"
-    args = [str(SAMPLE), "--lang", "en", "-o", str(out), "--report", str(report), "--work-dir", str(folder / "work"), "-q"]
+    args = [str(SAMPLE), "--lang", "en", "-o", str(out), "--report", str(report), "--work-dir", str(folder / "work"),
+            "--keep-original", "--stems", str(folder / "stems"), "-q"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     return out, json.loads(report.read_text()), args
@@ -31,7 +32,7 @@ def dubbed(tmp_path_factory):
 
 @pytest.mark.slow
 def test_report_contract_and_exact_slots(dubbed):
-    _, report, _ = dubbed
+    out, report, _ = dubbed
     assert report["lang"] == "en" and report["source_lang"] == "es"
     assert set(report["stages"]) >= {"extract", "separate", "transcribe", "translate", "synthesize", "remix", "mux"}
     segments = report["segments"]
@@ -52,6 +53,54 @@ def test_picture_untouched_and_lengths_match(dubbed):
     info = probe(out)
     assert info.has_audio and info.has_video
     assert abs(info.audio_duration - info.video_duration) <= 0.040
+
+
+def ebur128(path, stream="0:a:0"):
+    """ffmpeg's own EBU R128 meter: (integrated LUFS, true peak dBTP)."""
+    err = subprocess.run(["ffmpeg", "-nostats", "-i", str(path), "-map", stream, "-af", "ebur128=peak=true",
+                          "-f", "null", "-"], capture_output=True, text=True).stderr
+    summary = err[err.rindex("Summary:"):]
+    lufs = float(summary.split("I:")[1].split("LUFS")[0])
+    peak = float(summary.split("Peak:")[1].split("dBFS")[0])
+    return lufs, peak
+
+
+@pytest.mark.slow
+def test_broadcast_mix_tracks_and_stems(dubbed):
+    out, report, _ = dubbed
+    source_lufs, _ = ebur128(SAMPLE)
+    lufs, peak = ebur128(out)
+    assert abs(lufs - source_lufs) <= 0.5  # matches the source programme by default
+    assert peak <= -1.0
+    assert report["mix"]["cut_ms"] == 0
+    streams = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type:stream_tags=language",
+                              "-of", "csv=p=0", str(out)], capture_output=True, text=True).stdout.split()
+    assert streams == ["video,und", "audio,eng", "audio,spa"]
+    stems = out.parent / "stems"
+    assert sorted(p.name for p in stems.iterdir()) == ["dialogue.wav", "mix.wav", "music_effects.wav"]
+    from dubber.media import read_wav
+
+    mix, rate = read_wav(stems / "mix.wav")
+    assert rate == 48_000 and abs(len(mix) / rate - probe(SAMPLE).video_duration) < 1 / rate * 2
+
+
+@pytest.mark.slow
+def test_no_clicks_at_line_edges(dubbed):
+    """The dubbed dialogue stem has no sample-to-sample jump at any line edge bigger than
+    the speech itself makes."""
+    import numpy as np
+
+    from dubber.media import read_wav
+
+    out, report, _ = dubbed
+    voice, rate = read_wav(out.parent / "stems" / "dialogue.wav")
+    jumps = np.abs(np.diff(voice))
+    typical = np.percentile(jumps[jumps > 0], 99.9)
+    for seg in report["segments"]:
+        for edge in (seg["start"], seg["end"]):
+            i = int(round(edge * rate))
+            window = jumps[max(0, i - 48): i + 48]
+            assert window.max() <= typical, f"click at {edge:.3f}s"
 
 
 @pytest.mark.slow

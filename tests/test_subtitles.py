@@ -51,13 +51,16 @@ def test_encodings(tmp_path, encoding, bom):
 
 def test_cp1252_with_mid_word_accents(tmp_path):
     # Every accent here sits inside a word, so the bytes also decode as GB18030.
-    text = srt(("00:00:01,000", "00:00:02,000", "Très élégant, Françoise"))
-    assert texts(put(tmp_path, text.encode("cp1252"))) == ["Très élégant, Françoise"]
+    for line in ["Très élégant, Françoise", "Grüße, süß", "Ça va"]:
+        text = srt(("00:00:01,000", "00:00:02,000", line))
+        assert texts(put(tmp_path, text.encode("cp1252"))) == [line]
 
 
 def test_gb18030_chinese(tmp_path):
     text = srt(("00:00:01,000", "00:00:02,000", "你好，世界。"), ("00:00:03,000", "00:00:04,000", "我们走吧！"))
     assert texts(put(tmp_path, text.encode("gb18030"))) == ["你好，世界。", "我们走吧！"]
+    text = srt(("00:00:01,000", "00:00:02,000", "我用iPhone拍的，OK吗？"))
+    assert texts(put(tmp_path, text.encode("gb18030"))) == ["我用iPhone拍的，OK吗？"]
 
 
 @pytest.mark.parametrize("newline", ["\r\n", "\r"])
@@ -115,6 +118,13 @@ def test_dialogue_dashes_split_by_length(tmp_path):
     assert (first.text, first.speaker, second.text, second.speaker) == ("Hi.", None, "Hello there, you.", "JOHN")
     assert first.start == 10.0 and second.end == 14.0 and first.end == second.start
     assert first.end == pytest.approx(10.0 + 4.0 * 3 / 20, abs=0.001)  # 3 of 20 characters
+
+
+def test_labelled_lines_are_turns(tmp_path):
+    text = srt(("00:00:01,000", "00:00:03,000", "JOHN: Hi.\nMARY: Hello."),
+               ("00:00:05,000", "00:00:06,000", "<i>BOB:</i>\nSpeaking on the next line"))
+    cues = read_subtitles(put(tmp_path, text))
+    assert [(c.speaker, c.text) for c in cues] == [("JOHN", "Hi."), ("MARY", "Hello."), ("BOB", "Speaking on the next line")]
 
 
 def test_multiline_single_speaker_is_one_cue(tmp_path):
@@ -242,8 +252,14 @@ def test_binary_garbage(tmp_path, data):
     assert error(path).startswith(f"{path} is not a text subtitle file")
 
 
-def test_unknown_format(tmp_path):
-    assert "microdvd" in error(put(tmp_path, "{0}{25}Hello\n{30}{60}World\n", "subs.sub"))
+@pytest.mark.parametrize("kind, text", [
+    ("MICRODVD", "{0}{25}Hello\n{30}{60}World\n"),
+    ("TTML", '<tt xmlns="http://www.w3.org/ns/ttml"><body><p begin="00:00:01.000" end="00:00:02.000">Hi</p></body></tt>'),
+])
+def test_unknown_format(tmp_path, kind, text):
+    path = put(tmp_path, text, "subs.sub")
+    assert error(path) == (f"{path} is a {kind} subtitle file, which dub does not read: "
+                           f"convert it to SRT first (pysubs2 --to srt {path})")
 
 
 # ---------------------------------------------------------------- writing

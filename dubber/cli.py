@@ -18,7 +18,7 @@ import click
 from . import __version__
 from .errors import DubError
 
-COMMANDS = ("tts",)
+COMMANDS = ("tts", "srt")
 
 
 class Reporter:
@@ -121,11 +121,14 @@ def main() -> None:
 @click.option("--duck-db", type=float, default=6.0, show_default=True, help="Background dip under dubbed speech (dB).")
 @click.option("--keep-original", is_flag=True, help="Keep the source audio as a second track.")
 @click.option("--stems", type=click.Path(path_type=Path), help="Write dialogue, music-and-effects and mix WAVs here.")
+@click.option("--srt", "srt_file", type=click.Path(path_type=Path),
+              help="Dub with your own subtitles (already in --lang): no transcription or translation.")
+@click.option("--subs", is_flag=True, help="Add the dubbed subtitles as a soft subtitle track.")
 @click.option("--work-dir", type=click.Path(path_type=Path), help="Stage cache [default: ~/.cache/dub/work].")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def video(input, lang, output, report, source_lang, separator, asr_backend, asr_model, translator, tts_backend, voice, device,
-          loudness, duck_db, keep_original, stems, work_dir, quiet, debug):
+          loudness, duck_db, keep_original, stems, srt_file, subs, work_dir, quiet, debug):
     """Dub INPUT (a video or audio file) into --lang."""
     from pipelines.remix import MixOptions
 
@@ -137,6 +140,7 @@ def video(input, lang, output, report, source_lang, separator, asr_backend, asr_
     options = DubOptions(input=input, output=output, lang=lang, source_lang=source_lang, report=report,
                          separator=separator, asr=asr_backend, asr_model=asr_model, translator=translator, tts=tts_backend,
                          voice=voice, device=device, work_dir=work_dir, keep_original=keep_original, stems=stems,
+                         srt=srt_file, subs=subs,
                          mix=MixOptions(duck_db=duck_db, loudness=loudness))
     logging.getLogger("faster_whisper").setLevel(logging.ERROR)
     try:
@@ -148,6 +152,38 @@ def video(input, lang, output, report, source_lang, separator, asr_backend, asr_
     if not quiet:
         lines = len(result["segments"])
         click.echo(f"dubbed {lines} lines into {output} in {time.perf_counter() - started:.1f}s", err=True)
+
+
+@main.command("srt")
+@click.argument("subs", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Dialogue WAV to write.")
+@click.option("--lang", default="en", show_default=True, help="Language of the subtitles (ISO 639-1).")
+@click.option("--report", type=click.Path(path_type=Path), help="Write a JSON report here.")
+@click.option("--tts", "tts_backend", help="TTS backend [default: piper; kokoro when --voice is a recording].")
+@click.option("--voice", help="A voice name or model path, or a recording of the voice to approach.")
+@click.option("--loudness", type=float, help="Normalise the track to this integrated loudness (LUFS).")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--work-dir", type=click.Path(path_type=Path), help="Line cache [default: ~/.cache/dub/work].")
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("--debug", is_flag=True)
+def srt(subs, output, lang, report, tts_backend, voice, loudness, device, work_dir, quiet, debug):
+    """Speak a subtitle file (SRT, VTT, ASS) as a timed dialogue track."""
+    from .srt_flow import SrtOptions, dub_subtitles
+
+    speaker_wav = voice if voice and _is_audio(voice) else None
+    backend = tts_backend or ("kokoro" if speaker_wav else "piper")
+    options = SrtOptions(input=subs, output=output, lang=lang, report=report, tts=backend,
+                         voice=None if speaker_wav else voice, speaker_wav=speaker_wav, device=device,
+                         loudness=loudness, work_dir=work_dir)
+    try:
+        started = time.perf_counter()
+        result = dub_subtitles(options, Reporter(quiet))
+    except (Exception, KeyboardInterrupt) as exc:
+        _fail(exc, _debug(debug))
+        return
+    if not quiet:
+        click.echo(f"spoke {len(result['segments'])} cues into {output} in {time.perf_counter() - started:.1f}s",
+                   err=True)
 
 
 @main.command("tts")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pipelines.fit import FitOptions
 from pipelines.remix import MixOptions
 from tts_core.files import cache_root
 
@@ -24,8 +25,11 @@ class DubOptions:
     voice: str | None = None  # backend voice: name or local path; None = bundled default
     device: str = "cpu"  # cpu | cuda
     mix: MixOptions = field(default_factory=MixOptions)  # ducking, loudness, true peak
+    fit: FitOptions | None = field(default_factory=FitOptions)  # slot planning; None = source slots as is
     keep_original: bool = False  # add the source audio as a second track
     stems: Path | None = None  # folder for dialogue, music-and-effects and mix WAVs
+    srt: Path | None = None  # your own (translated) subtitles: skip transcription and translation
+    subs: bool = False  # add the dubbed subtitles as a soft track
     work_dir: Path | None = None  # stage cache; None = <cache>/work
 
     @property

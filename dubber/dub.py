@@ -11,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from pipelines import asr, extract, mux, remix, separate, synthesize, translate
+from pipelines.subtitles import Cue, cues_to_segments, read_subtitles, write_srt, write_vtt
 from tts_core.files import atomic_path, sha256_file
 
 from . import report as report_mod
@@ -40,6 +41,22 @@ def write_stems(folder: Path, mix_dir: Path, mixed: dict) -> None:
             shutil.copyfile(mix_dir / mixed[key], tmp)
 
 
+def write_subtitles(output: Path, lines: list[dict], transcript: dict | None, lang: str,
+                    spoken: str | None) -> dict[str, Path]:
+    """SRT and VTT of what is said (on the dubbed timeline) and, when it was transcribed,
+    of what the source said, next to the output: ``OUT.en.srt``, ``OUT.es.vtt``..."""
+    written = {}
+    dubbed = [Cue(i, line["start"], line["end"], line["text"], line.get("speaker"))
+              for i, line in enumerate(lines) if line.get("text") and line["end"] > line["start"]]
+    tracks = {lang: dubbed}
+    if transcript is not None and spoken and spoken != lang:
+        tracks[spoken] = [Cue(i, seg["start"], seg["end"], seg["text"]) for i, seg in enumerate(transcript["segments"])]
+    for code, cues in tracks.items():
+        written[code] = write_srt(cues, output.with_name(f"{output.stem}.{code}.srt"))
+        write_vtt(cues, output.with_name(f"{output.stem}.{code}.vtt"))
+    return written
+
+
 def dub_video(options: DubOptions, progress: Progress | None = None) -> dict:
     progress = progress or SilentProgress()
     source, output = Path(options.input), Path(options.output)
@@ -63,27 +80,35 @@ def dub_video(options: DubOptions, progress: Progress | None = None) -> dict:
         lambda f: separate.separate(ext_dir / ext["audio"], options.separator, f, task),
     )
     dialogue = sep_dir / sep["dialogue"]
-    asr_dir, transcript = ws.run(
-        "transcribe", asr.VERSION,
-        {"from": sep_dir.name, "asr": options.asr, "model": options.asr_model, "lang": source_lang},
-        lambda f: asr.transcribe(dialogue, options.asr, options.asr_model, source_lang, options.device, task),
-    )
-    if not transcript["segments"]:
-        raise InputError(f"no speech found in {source}: nothing to dub")
-    spoken = transcript["language"]
-    tr_dir, translated = ws.run(
-        "translate", translate.VERSION,
-        {"from": asr_dir.name, "target": lang, "translator": options.translator, "asr": options.asr,
-         "model": options.asr_model},
-        lambda f: translate.translate(dialogue, transcript["segments"], spoken, lang, options.translator,
-                                      options.asr, options.asr_model, options.device, task),
-    )
+    if options.srt:
+        # Your own subtitles: no transcription or translation; they are what gets said.
+        cues = read_subtitles(options.srt)
+        spoken = source_lang
+        transcript = None
+        translated = {"translator": "subtitles", "segments": [
+            {**seg, "source_text": ""} for seg in cues_to_segments(cues)]}
+    else:
+        asr_dir, transcript = ws.run(
+            "transcribe", asr.VERSION,
+            {"from": sep_dir.name, "asr": options.asr, "model": options.asr_model, "lang": source_lang},
+            lambda f: asr.transcribe(dialogue, options.asr, options.asr_model, source_lang, options.device, task),
+        )
+        if not transcript["segments"]:
+            raise InputError(f"no speech found in {source}: nothing to dub")
+        spoken = transcript["language"]
+        tr_dir, translated = ws.run(
+            "translate", translate.VERSION,
+            {"from": asr_dir.name, "target": lang, "translator": options.translator, "asr": options.asr,
+             "model": options.asr_model},
+            lambda f: translate.translate(dialogue, transcript["segments"], spoken, lang, options.translator,
+                                          options.asr, options.asr_model, options.device, task),
+        )
     _, synth = ws.run(
         "synthesize", synthesize.VERSION,
         {"segments": translated["segments"], "tts": options.tts, "voice": options.voice, "lang": lang,
-         "rate": extract.MIX_RATE},
+         "rate": extract.MIX_RATE, "fit": asdict(options.fit) if options.fit else None, "end": ext["duration"]},
         lambda f: synthesize.synthesize(ws, translated["segments"], options.tts, options.voice, options.device, lang,
-                                        extract.MIX_RATE, task),
+                                        extract.MIX_RATE, task, fit=options.fit, programme_end=ext["duration"]),
     )
     lines = synth["lines"]
     mix_dir, mixed = ws.run(
@@ -95,8 +120,9 @@ def dub_video(options: DubOptions, progress: Progress | None = None) -> dict:
     )
     progress.stage("mux", cached=False)
     start = time.perf_counter()
+    subs = write_subtitles(output, lines, transcript, lang, spoken)
     mux.mux(source, mix_dir / mixed["mix"], output, ext["has_video"], lang, keep_original=options.keep_original,
-            source_lang=spoken)
+            source_lang=spoken, subtitles=subs[lang] if options.subs else None)
     if options.stems:
         write_stems(Path(options.stems), mix_dir, mixed)
     ws.timings["mux"] = time.perf_counter() - start

@@ -15,7 +15,8 @@ def build(options, source_lang: str, stages: dict[str, float], cached: dict[str,
     segments = []
     for line in lines:
         entry = {k: line.get(k) for k in KEEP}
-        for extra in ("speech_rate", "within_bounds", "skipped"):
+        for extra in ("source_start", "source_end", "natural_duration", "speech_rate", "borrowed_ms", "fit", "fit_why",
+                      "rewritten", "speaker", "within_bounds", "skipped"):
             if extra in line:
                 entry[extra] = line[extra]
         segments.append(entry)

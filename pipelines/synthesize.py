@@ -1,4 +1,5 @@
-"""Stage 5: generate every line to exactly the length of its slot with the TTS core.
+"""Stage 5: plan every line's slot (pipelines/fit.py), then generate each line to exactly
+that length with the TTS core.
 
 Lines are cached one by one (keyed by text, slot length and voice), so editing one line
 re-synthesises only that line.
@@ -10,15 +11,15 @@ import functools
 import json
 from typing import Callable
 
-import numpy as np
-
-from tts_core.files import write_text_atomic
+from tts_core.files import sha256_file, write_text_atomic
 
 from dubber.errors import BackendError
 from dubber.media import read_wav, resample, write_wav
 from dubber.runner import Workspace
 
-VERSION = "1"
+from .fit import FitOptions, FittedLine, fit_timeline
+
+VERSION = "2"
 
 
 @functools.lru_cache(maxsize=2)
@@ -41,37 +42,62 @@ def check_language(backend: str, voice: str | None, lang: str, device: str) -> N
 
 
 def synthesize(ws: Workspace, segments: list[dict], backend: str, voice: str | None, device: str, lang: str,
-               rate: int, progress: Callable[[str, int], Callable[[int], None]]) -> dict:
+               rate: int, progress: Callable[[str, int], Callable[[int], None]], fit: FitOptions | None = FitOptions(),
+               programme_end: float | None = None, speaker_wav: str | None = None) -> dict:
+    """Plan the slots over the whole timeline (``fit``; None keeps the source slots as
+    they are), then generate each line to its planned slot."""
+    from tts_core import TTSError
+
+    spoken = [i for i, seg in enumerate(segments) if seg["text"].strip() and seg["end"] > seg["start"]]
+    tts = load_tts(backend, voice, device, lang) if spoken else None
+    plans: dict[int, FittedLine] = {}
+    if fit is not None and spoken:
+        naturals, usable = [], []
+        for i in spoken:
+            try:
+                naturals.append(tts.natural_duration(segments[i]["text"].strip()))
+                usable.append(i)
+            except TTSError:
+                pass  # nothing speakable: reported below when synthesis refuses it too
+        fitted = fit_timeline([segments[i] for i in usable], naturals, fit, end_of_programme=programme_end)
+        plans = {i: line for i, line in zip(usable, fitted)}
+
     tick = progress("synthesizing lines", len(segments))
     lines = []
     for index, seg in enumerate(segments):
-        slot = round(seg["end"] - seg["start"], 6)
+        plan = plans.get(index)
+        start, end = (plan.start, plan.end) if plan else (seg["start"], seg["end"])
+        slot = round(end - start, 6)
         text = seg["text"].strip()
-        record = {"index": index, "start": seg["start"], "end": seg["end"], "source_text": seg["source_text"],
-                  "text": text, "tempo": 1.0}
+        record = {"index": index, "start": start, "end": end, "source_start": seg["start"], "source_end": seg["end"],
+                  "source_text": seg.get("source_text", ""), "text": text, "tempo": 1.0}
+        if seg.get("speaker"):
+            record["speaker"] = seg["speaker"]
+        if plan:
+            record.update(natural_duration=plan.natural, borrowed_ms=plan.borrowed_ms, fit=plan.status)
+            if plan.why:
+                record["fit_why"] = plan.why
         if not text or slot <= 0:
             record.update(audio=None, audio_duration=0.0, skipped="nothing to say" if not text else "empty slot")
             lines.append(record)
             tick(1)
             continue
-        key = {"v": VERSION, "text": text, "slot": slot, "backend": backend, "voice": voice, "lang": lang, "rate": rate}
+        key = {"v": VERSION, "text": text, "slot": slot, "backend": backend, "voice": voice, "lang": lang, "rate": rate,
+               "reference": sha256_file(speaker_wav) if speaker_wav else None}
         path = ws.item_path("lines", key, ".wav")
         meta_path = path.with_suffix(".json")
         if not (path.is_file() and meta_path.is_file()):
-            from tts_core import TTSError
-
-            tts = load_tts(backend, voice, device, lang)
             try:
-                speech = tts.synthesize(text, duration=slot)
+                speech = tts.synthesize(text, duration=slot, speaker_wav=speaker_wav)
             except TTSError as exc:
                 record.update(audio=None, audio_duration=0.0, skipped=str(exc))
                 lines.append(record)
                 tick(1)
                 continue
-            audio = resample(speech.samples, speech.sample_rate, rate)
-            write_wav(path, audio, rate)
+            write_wav(path, resample(speech.samples, speech.sample_rate, rate), rate)
             write_text_atomic(meta_path, json.dumps({"tokens": speech.tokens, "rate": round(speech.rate, 4),
-                                             "within_bounds": speech.within_bounds, "phonemes": speech.phonemes}))
+                                                     "within_bounds": speech.within_bounds,
+                                                     "phonemes": speech.phonemes}))
         meta = json.loads(meta_path.read_text())
         audio, _ = read_wav(path)
         record.update(audio=str(path), audio_duration=len(audio) / rate, speech_rate=meta["rate"],

@@ -85,7 +85,7 @@ def plan_durations(
     kinds: Sequence[str],
     target_frames: int,
     *,
-    min_frames: int = 1,
+    min_frames: int | dict[str, int] = 1,
     rate_bounds: tuple[float, float] = RATE_BOUNDS,
     reference: float | None = None,
 ) -> Plan:
@@ -104,7 +104,10 @@ def plan_durations(
         raise ValueError(f"target must be at least one frame, got {target_frames}")
     nat = np.maximum(nat, 0.0)
     weights = np.array([ELASTICITY.get(k, 1.0) for k in kinds])
-    floor = np.full(len(nat), float(min_frames))
+    if isinstance(min_frames, dict):
+        floor = np.array([float(min_frames.get(k, 1)) for k in kinds])
+    else:
+        floor = np.full(len(nat), float(min_frames))
     if floor.sum() > target_frames:
         soft = np.array([k in ("pad", "pause") for k in kinds])
         floor[soft] = 0.0

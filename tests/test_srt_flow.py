@@ -1,0 +1,70 @@
+"""Subtitles in, timed dialogue out; and a video dubbed from your own subtitles."""
+
+import json
+import subprocess
+import wave
+
+from click.testing import CliRunner
+
+from dubber.cli import main
+
+from .conftest import SAMPLE
+
+SRT = """1
+00:00:00,500 --> 00:00:02,500
+JOHN: Hello there, how are you today?
+
+2
+00:00:02,600 --> 00:00:03,100
+MARY: I am fine, thank you very much for asking.
+
+3
+00:00:05,000 --> 00:00:08,000
+<i>Good.</i>
+"""
+
+
+def test_srt_to_dialogue_track(tmp_path):
+    subs = tmp_path / "lines.srt"
+    subs.write_bytes(SRT.replace("\n", "\r\n").encode("utf-16"))
+    out, report = tmp_path / "dialogue.wav", tmp_path / "r.json"
+    result = CliRunner().invoke(main, ["srt", str(subs), "-o", str(out), "--report", str(report),
+                                       "--work-dir", str(tmp_path / "w"), "-q"])
+    assert result.exit_code == 0, result.output
+    with wave.open(str(out)) as w:
+        assert w.getsampwidth() == 2 and w.getnframes() / w.getframerate() >= 8.0
+    segments = json.loads(report.read_text())["segments"]
+    assert [s.get("speaker") for s in segments] == ["JOHN", "MARY", None]
+    for seg in segments:
+        assert abs(seg["audio_duration"] - (seg["end"] - seg["start"])) <= 0.012 and seg["tempo"] == 1.0
+    mary = segments[1]
+    assert mary["borrowed_ms"] > 0 and mary["end"] <= segments[2]["start"]  # borrowed the gap, no overlap
+    assert segments[2]["fit"] == "shortened"  # a three-second slot for one word is not drawled
+
+
+def test_srt_errors(tmp_path):
+    subs = tmp_path / "lines.srt"
+    subs.write_text(SRT)
+    bad_out = CliRunner().invoke(main, ["srt", str(subs), "-o", str(tmp_path / "x.mp3"), "-q"])
+    assert bad_out.exit_code == 2 and ".wav" in bad_out.output
+    missing = CliRunner().invoke(main, ["srt", str(tmp_path / "none.srt"), "-o", str(tmp_path / "x.wav"), "-q"])
+    assert missing.exit_code == 2 and not (tmp_path / "x.wav").exists()
+    garbage = tmp_path / "garbage.srt"
+    garbage.write_bytes(bytes(range(256)) * 8)
+    result = CliRunner().invoke(main, ["srt", str(garbage), "-o", str(tmp_path / "x.wav"), "-q"])
+    assert result.exit_code == 2 and "not a text subtitle file" in result.output
+
+
+def test_video_with_own_subtitles_and_soft_track(tmp_path):
+    subs = tmp_path / "mine.srt"
+    subs.write_text(SRT)
+    out, report = tmp_path / "out.mp4", tmp_path / "r.json"
+    result = CliRunner().invoke(main, [str(SAMPLE), "--lang", "en", "--srt", str(subs), "--subs", "-o", str(out),
+                                       "--report", str(report), "--work-dir", str(tmp_path / "w"), "-q"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    assert "transcribe" not in data["stages"] and len(data["segments"]) == 3
+    streams = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type:stream_tags=language",
+                              "-of", "csv=p=0", str(out)], capture_output=True, text=True).stdout.split()
+    assert streams == ["video,und", "audio,eng", "subtitle,eng"]
+    assert (tmp_path / "out.en.srt").read_text().count("-->") == 3

@@ -23,9 +23,20 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import table, transcribe, wer
-from dubber.media import decode_audio, probe, read_wav, tool
+from dubber.media import decode_audio, probe, read_wav, resample, tool
 
 ASR_RATE = 16_000
+
+
+def info_fps(path: Path) -> float:
+    """The picture's frame rate (25 when there is no picture)."""
+    out = subprocess.run([tool("ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_entries",
+                          "stream=avg_frame_rate", "-of", "csv=p=0", str(path)], capture_output=True, text=True).stdout
+    try:
+        num, den = out.strip().split("/")
+        return float(num) / float(den)
+    except (ValueError, ZeroDivisionError):
+        return 25.0
 
 
 def run_dub(source: Path, output: Path, report: Path, work_dir: Path) -> float:
@@ -69,6 +80,36 @@ def dialogue_stem(work_dir: Path) -> Path | None:
     return stems[-1] if stems else None
 
 
+def ebur128(path: Path) -> tuple[float, float]:
+    """ffmpeg's EBU R128 meter on the first audio stream: (integrated LUFS, true peak dBTP)."""
+    err = subprocess.run([tool("ffmpeg"), "-nostdin", "-nostats", "-i", str(path), "-map", "0:a:0",
+                          "-af", "ebur128=peak=true", "-f", "null", "-"], capture_output=True, text=True).stderr
+    summary = err[err.rindex("Summary:"):]
+    return float(summary.split("I:")[1].split("LUFS")[0]), float(summary.split("Peak:")[1].split("dBFS")[0])
+
+
+def edge_jumps(stem: np.ndarray, rate: int, segments: list[dict]) -> tuple[float, float]:
+    """Largest sample-to-sample jump within 1 ms of any line edge, and the 99.9th
+    percentile of jumps anywhere in the dialogue (what speech itself does)."""
+    jumps = np.abs(np.diff(stem))
+    edges = [int(round(t * rate)) for s in segments for t in (s["start"], s["end"])]
+    near = max((jumps[max(0, i - rate // 1000): i + rate // 1000].max(initial=0.0) for i in edges), default=0.0)
+    return float(near), float(np.percentile(jumps[jumps > 0], 99.9))
+
+
+def first_line_offset_ms(mix: np.ndarray, rate: int, line_audio: Path, start: float) -> float:
+    """Where the first dubbed line really sits in the output, against its planned slot:
+    cross-correlate the line's own audio with the decoded output around the slot."""
+    from scipy.signal import correlate
+
+    line, line_rate = read_wav(line_audio)
+    line = resample(line, line_rate, rate)
+    a = max(0, int((start - 0.2) * rate))
+    window = mix[a: a + len(line) + int(0.4 * rate)]
+    lag = int(np.argmax(correlate(window, line, mode="valid", method="fft")))
+    return abs((a + lag) / rate - start) * 1000
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -95,13 +136,22 @@ def measure(source: Path) -> dict:
 
         spoken = [s for s in segments if not s.get("skipped")]
         refs = [s["text"] for s in spoken]
+        source_lufs, _ = ebur128(source)
+        out_lufs, out_peak = ebur128(output)
+        full_mix = decode_audio(output, 48_000, 1)
+        offset_ms = first_line_offset_ms(full_mix, 48_000, Path(spoken[0]["audio"]), spoken[0]["start"]) \
+            if spoken and spoken[0].get("audio") else None
+        decoded_seconds = len(full_mix) / 48_000
         mix = decode_audio(output, ASR_RATE, 1)
         mix_hyps = transcribe_slots(mix, ASR_RATE, spoken)
         stem_path = dialogue_stem(work)
         stem_hyps = None
+        jumps = None
         if stem_path is not None:
             stem, stem_rate = read_wav(stem_path)
-            stem_hyps = transcribe_slots(stem if stem.ndim == 1 else stem.mean(axis=1), stem_rate, spoken)
+            stem = stem if stem.ndim == 1 else stem.mean(axis=1)
+            stem_hyps = transcribe_slots(stem, stem_rate, spoken)
+            jumps = edge_jumps(stem, stem_rate, spoken)
 
     return {
         "input": str(source), "duration": info.duration, "cpus": os.cpu_count(),
@@ -116,6 +166,10 @@ def measure(source: Path) -> dict:
         "output_audio_seconds": out_info.audio_duration, "output_video_seconds": out_info.video_duration,
         "audio_video_diff_ms": audio_video_ms,
         "video_identical": same_video,
+        "decoded_audio_seconds": decoded_seconds, "fps": info_fps(source),
+        "source_lufs": source_lufs, "output_lufs": out_lufs, "output_true_peak": out_peak,
+        "edge_jump": jumps[0] if jumps else None, "speech_jump_p999": jumps[1] if jumps else None,
+        "first_line_offset_ms": offset_ms,
         "wer_mix": wer(refs, mix_hyps), "wer_dialogue": wer(refs, stem_hyps) if stem_hyps is not None else None,
         "pairs": [{"start": s["start"], "end": s["end"], "reference": r, "mix": h,
                    "dialogue": stem_hyps[i] if stem_hyps is not None else None}
@@ -144,6 +198,16 @@ def render(m: dict) -> str:
         ["|output audio - video| (ms)", m["audio_video_diff_ms"], "<= 40",
          verdict(m["audio_video_diff_ms"] is not None and m["audio_video_diff_ms"] <= 40)],
         ["video stream bit-identical", m["video_identical"], "True", verdict(m["video_identical"])],
+        ["|decoded audio - video| (ms)", abs(m["decoded_audio_seconds"] - (m["output_video_seconds"] or 0)) * 1000,
+         "<= 21.3 (1 AAC frame)",
+         verdict(abs(m["decoded_audio_seconds"] - (m["output_video_seconds"] or 0)) <= 1024 / 48_000)],
+        ["integrated loudness out / source (LUFS)", f"{m['output_lufs']:.1f} / {m['source_lufs']:.1f}",
+         "within 0.5 LU", verdict(abs(m["output_lufs"] - m["source_lufs"]) <= 0.5)],
+        ["true peak (dBTP)", m["output_true_peak"], "<= -1.0", verdict(m["output_true_peak"] <= -1.0)],
+        ["max jump at a line edge / speech p99.9", f"{m['edge_jump']:.4f} / {m['speech_jump_p999']:.4f}",
+         "edge <= speech", verdict(m["edge_jump"] is not None and m["edge_jump"] <= m["speech_jump_p999"])],
+        ["first line offset vs slot (ms)", m["first_line_offset_ms"], f"<= {1000 / m['fps']:.0f} (1 frame)",
+         verdict(m["first_line_offset_ms"] is not None and m["first_line_offset_ms"] <= 1000 / m["fps"])],
         ["WER, dubbed mix (with music)", f"{100 * m['wer_mix']:.1f}%", "<= 15%", verdict(m["wer_mix"] <= 0.15)],
     ]
     if m["wer_dialogue"] is not None:

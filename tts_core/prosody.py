@@ -122,7 +122,7 @@ def parse_emotion(spec, text: str) -> Prosody:
     return prosody_for_emotion(spec)
 
 
-def pitch_track(audio: np.ndarray, rate: int, fmin: float = 60.0, fmax: float = 400.0,
+def pitch_track(audio: np.ndarray, rate: int, fmin: float = 60.0, fmax: float = 700.0,
                 hop: float = 0.01, window: float = 0.04) -> np.ndarray:
     """F0 in Hz per 10 ms frame (0 where unvoiced), by normalised autocorrelation."""
     audio = np.asarray(audio, dtype=np.float64)

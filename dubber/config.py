@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pipelines.fit import FitOptions
 from pipelines.remix import MixOptions
+from pipelines.translators import TranslatorOptions
 from tts_core.files import cache_root
 
 
@@ -20,7 +21,8 @@ class DubOptions:
     separator: str = "deepfilternet"  # dialogue/background split: deepfilternet | none
     asr: str = "faster-whisper"  # ASR engine (a registry name)
     asr_model: str = "base"  # Whisper model: a name, a local CTranslate2 folder; "base" is bundled
-    translator: str = "auto"  # auto | whisper | none
+    translator: str = "auto"  # a pipelines.translators name, or auto
+    translator_options: TranslatorOptions = field(default_factory=TranslatorOptions)  # model, LLM endpoint
     tts: str = "piper"  # TTS backend name
     voice: str | None = None  # backend voice: name or local path; None = bundled default
     device: str = "cpu"  # cpu | cuda

@@ -64,6 +64,8 @@ def dub_video(options: DubOptions, progress: Progress | None = None) -> dict:
     lang = asr.check_language(options.lang)
     source_lang = asr.check_language(options.source_lang) if options.source_lang else None
     separate.get_separator(options.separator)  # an unknown name fails before any work
+    if source_lang and not options.srt:  # a pair no translator covers fails before any work too
+        translate.choose(options.translator, source_lang, lang, options.translator_options)
     if options.asr not in asr.ASR_BACKENDS:
         asr.get_asr(options.asr, options.asr_model, options.device)
     synthesize.check_language(options.tts, options.voice, lang, options.device)
@@ -99,9 +101,10 @@ def dub_video(options: DubOptions, progress: Progress | None = None) -> dict:
         tr_dir, translated = ws.run(
             "translate", translate.VERSION,
             {"from": asr_dir.name, "target": lang, "translator": options.translator, "asr": options.asr,
-             "model": options.asr_model},
+             "model": options.asr_model, **options.translator_options.cache_key()},
             lambda f: translate.translate(dialogue, transcript["segments"], spoken, lang, options.translator,
-                                          options.asr, options.asr_model, options.device, task),
+                                          options.asr, options.asr_model, options.device, task,
+                                          options.translator_options),
         )
     _, synth = ws.run(
         "synthesize", synthesize.VERSION,

@@ -1,9 +1,10 @@
 """Stage 4: put each segment's text into the target language.
 
-Translators are looked up by name and declare the language pairs they cover. ``whisper``
-translates speech to English: run over a whole file, its output is chunked without
-regard for sentences, so each dubbing segment's own audio is translated, which keeps
-every line with its slot.
+Translators are looked up by name and declare the language pairs they cover (the
+registry is ``pipelines.translators``). Text translators get all the segments' texts in
+batches. ``whisper`` translates speech to English: run over a whole file, its output is
+chunked without regard for sentences, so each dubbing segment's own audio is translated,
+which keeps every line with its slot.
 """
 
 from __future__ import annotations
@@ -12,16 +13,13 @@ import re
 from pathlib import Path
 from typing import Callable
 
-from dubber.errors import BackendError
 from dubber.media import read_wav, resample
 
+from . import translators
 from .asr import ASR_RATE, get_asr, segment_audio
+from .translators import BACKENDS, TranslatorOptions, get_translator
 
 VERSION = "2"
-
-
-def _whisper_covers(source: str, target: str) -> bool:
-    return target == "en"
 
 
 def _words(text: str) -> set[str]:
@@ -49,40 +47,30 @@ def _whisper_translate(asr, speech, seg: dict, source: str) -> str:
     return text
 
 
-TRANSLATORS: dict[str, Callable[[str, str], bool]] = {
-    "whisper": _whisper_covers,
-    "none": lambda source, target: True,  # the text is already in the target language
-}
+# Each translator's coverage, by name (the classes in ``pipelines.translators`` hold the data).
+TRANSLATORS: dict[str, Callable[[str, str], bool]] = {name: cls.covers for name, cls in BACKENDS.items()}
 
 
-def choose(name: str, source: str, target: str) -> str:
-    """Resolve ``auto`` and check that the translator covers the pair."""
-    if name != "auto" and name not in TRANSLATORS:
-        raise BackendError(f"unknown translator {name!r}: choose one of auto, {', '.join(sorted(TRANSLATORS))}")
-    if source == target:
-        return "none"
-    if name == "auto":
-        for candidate in ("whisper",):
-            if TRANSLATORS[candidate](source, target):
-                return candidate
-        raise BackendError(
-            f"no offline translator from {source!r} to {target!r}: whisper translates any language to 'en'; "
-            "pass --lang en or bring your own subtitles"
-        )
-    if not TRANSLATORS[name](source, target):
-        raise BackendError(f"translator {name!r} cannot translate {source!r} to {target!r}")
-    return name
+def choose(name: str, source: str, target: str, options: TranslatorOptions | None = None) -> str:
+    """Resolve ``auto`` and check that the translator covers the pair (see ``pipelines.translators``)."""
+    return translators.choose(name, source, target, options)
 
 
 def translate(dialogue_wav: Path, segments: list[dict], source: str, target: str, translator: str,
-              asr_backend: str, model_name: str, device: str, progress: Callable[[str, int], Callable[[int], None]]) -> dict:
-    translator = choose(translator, source, target)
+              asr_backend: str, model_name: str, device: str, progress: Callable[[str, int], Callable[[int], None]],
+              options: TranslatorOptions | None = None) -> dict:
+    translator = choose(translator, source, target, options)
     tick = progress(f"translating {source}->{target}", len(segments))
     out = []
-    if translator == "none":
-        for seg in segments:
-            out.append({"start": seg["start"], "end": seg["end"], "source_text": seg["text"], "text": seg["text"]})
-            tick(1)
+    if not BACKENDS[translator].from_audio:
+        backend = get_translator(translator, options, device)
+        step = max(1, backend.options.batch_size)
+        for i in range(0, len(segments), step):
+            batch = segments[i:i + step]
+            texts = backend.translate([seg["text"] for seg in batch], source, target)
+            for seg, text in zip(batch, texts):
+                out.append({"start": seg["start"], "end": seg["end"], "source_text": seg["text"], "text": text})
+            tick(len(batch))
         return {"translator": translator, "segments": out}
     audio, rate = read_wav(dialogue_wav)
     mono = audio if audio.ndim == 1 else audio.mean(axis=1)

@@ -41,6 +41,23 @@ def write_stems(folder: Path, mix_dir: Path, mixed: dict) -> None:
             shutil.copyfile(mix_dir / mixed[key], tmp)
 
 
+def _can_rewrite(name: str | None) -> bool:
+    from pipelines.translators import BACKENDS
+
+    return bool(name in BACKENDS and BACKENDS[name].can_rewrite)
+
+
+def rewriter(name: str | None, lang: str, options: DubOptions):
+    """The fit planner's third resort: the translator that made a line rewrites it to a
+    length, when it can (an LLM can; a phrase-table model cannot)."""
+    if not _can_rewrite(name):
+        return None
+    from pipelines.translators import get_translator
+
+    translator = get_translator(name, options.translator_options, options.device)
+    return lambda text, source_text, factor: translator.rewrite(text, source_text, lang, factor)
+
+
 def write_subtitles(output: Path, lines: list[dict], transcript: dict | None, lang: str,
                     spoken: str | None) -> dict[str, Path]:
     """SRT and VTT of what is said (on the dubbed timeline) and, when it was transcribed,
@@ -109,9 +126,12 @@ def dub_video(options: DubOptions, progress: Progress | None = None) -> dict:
     _, synth = ws.run(
         "synthesize", synthesize.VERSION,
         {"segments": translated["segments"], "tts": options.tts, "voice": options.voice, "lang": lang,
-         "rate": extract.MIX_RATE, "fit": asdict(options.fit) if options.fit else None, "end": ext["duration"]},
+         "rate": extract.MIX_RATE, "fit": asdict(options.fit) if options.fit else None, "end": ext["duration"],
+         "rewriter": translated.get("translator") if _can_rewrite(translated.get("translator")) else None,
+         **options.translator_options.cache_key()},
         lambda f: synthesize.synthesize(ws, translated["segments"], options.tts, options.voice, options.device, lang,
-                                        extract.MIX_RATE, task, fit=options.fit, programme_end=ext["duration"]),
+                                        extract.MIX_RATE, task, fit=options.fit, programme_end=ext["duration"],
+                                        rewrite=rewriter(translated.get("translator"), lang, options)),
     )
     lines = synth["lines"]
     mix_dir, mixed = ws.run(

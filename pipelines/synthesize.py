@@ -43,10 +43,16 @@ def check_language(backend: str, voice: str | None, lang: str, device: str) -> N
 
 def synthesize(ws: Workspace, segments: list[dict], backend: str, voice: str | None, device: str, lang: str,
                rate: int, progress: Callable[[str, int], Callable[[int], None]], fit: FitOptions | None = FitOptions(),
-               programme_end: float | None = None, speaker_wav: str | None = None) -> dict:
+               programme_end: float | None = None, speaker_wav: str | None = None,
+               rewrite: Callable[[str, str, float], str] | None = None) -> dict:
     """Plan the slots over the whole timeline (``fit``; None keeps the source slots as
-    they are), then generate each line to its planned slot."""
+    they are), then generate each line to its planned slot. ``rewrite(text, source_text,
+    factor)`` (a rewriting translator) is asked for a shorter or longer line when one does
+    not fit its slot comfortably."""
     from tts_core import TTSError
+
+    segments = [dict(seg) for seg in segments]
+    rewritten: set[int] = set()
 
     spoken = [i for i, seg in enumerate(segments) if seg["text"].strip() and seg["end"] > seg["start"]]
     tts = load_tts(backend, voice, device, lang) if spoken else None
@@ -60,6 +66,8 @@ def synthesize(ws: Workspace, segments: list[dict], backend: str, voice: str | N
             except TTSError:
                 pass  # nothing speakable: reported below when synthesis refuses it too
         fitted = fit_timeline([segments[i] for i in usable], naturals, fit, end_of_programme=programme_end)
+        if rewrite is not None:
+            fitted = _rewrite_misfits(segments, usable, naturals, fitted, fit, programme_end, tts, rewrite, rewritten)
         plans = {i: line for i, line in zip(usable, fitted)}
 
     tick = progress("synthesizing lines", len(segments))
@@ -73,6 +81,8 @@ def synthesize(ws: Workspace, segments: list[dict], backend: str, voice: str | N
                   "source_text": seg.get("source_text", ""), "text": text, "tempo": 1.0}
         if seg.get("speaker"):
             record["speaker"] = seg["speaker"]
+        if index in rewritten:
+            record.update(rewritten=True, first_text=seg["first_text"])
         if plan:
             record.update(natural_duration=plan.natural, borrowed_ms=plan.borrowed_ms, fit=plan.status)
             if plan.why:
@@ -105,3 +115,41 @@ def synthesize(ws: Workspace, segments: list[dict], backend: str, voice: str | N
         lines.append(record)
         tick(1)
     return {"lines": lines, "sample_rate": rate}
+
+
+# Ask for a rewrite only when the pace is well outside the comfort band: small misfits
+# are absorbed by borrowing and by the pace itself.
+REWRITE_BELOW, REWRITE_ABOVE = 0.8, 1.5
+
+
+def _rewrite_misfits(segments, usable, naturals, fitted, fit, programme_end, tts, rewrite, rewritten):
+    """Rewrite lines the plan could not fit (too long even after borrowing, or far too
+    short for their slot), measure them again and re-plan the timeline."""
+    from tts_core import TTSError
+
+    naturals = list(naturals)
+    changed = False
+    for k, (i, line) in enumerate(zip(usable, fitted)):
+        source_pace = (line.source_end - line.source_start) / line.natural
+        too_long = line.status in ("fast", "over")
+        too_short = line.status == "shortened" and source_pace > REWRITE_ABOVE
+        if not (too_long or too_short):
+            continue
+        # Aim for the natural pace in the slot the line can have.
+        room = (line.end - line.start) if too_long else (line.source_end - line.source_start) / 1.05
+        factor = room / line.natural
+        seg = segments[i]
+        text = rewrite(seg["text"], seg.get("source_text", ""), factor)
+        if not text or text == seg["text"]:
+            continue
+        try:
+            natural = tts.natural_duration(text)
+        except TTSError:
+            continue
+        seg["first_text"], seg["text"] = seg["text"], text
+        naturals[k] = natural
+        rewritten.add(i)
+        changed = True
+    if not changed:
+        return fitted
+    return fit_timeline([segments[i] for i in usable], naturals, fit, end_of_programme=programme_end)

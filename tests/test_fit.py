@@ -49,3 +49,26 @@ def test_never_overlaps_and_never_drops(items):
         assert line.end > line.start
     for a, b in zip(lines, lines[1:]):
         assert a.end <= b.start + 1e-6
+
+
+def test_rewriting_translator_is_asked_for_misfits(tmp_path):
+    """Orchestration: a line far too long for its slot is sent to the rewriter with the
+    measured factor, re-measured with the real voice, and re-planned."""
+    from dubber.runner import Workspace
+    from pipelines.synthesize import synthesize
+
+    asked = []
+
+    def rewrite(text, source_text, factor):
+        asked.append((text, factor))
+        return "Too long." if factor < 1 else text
+
+    segments = [{"start": 0.5, "end": 1.3, "source_text": "Demasiado largo.",
+                 "text": "This sentence is far too long to be spoken in such a very short slot."},
+                {"start": 1.4, "end": 3.0, "source_text": "Bien.", "text": "Fine, thanks."}]
+    result = synthesize(Workspace(tmp_path), segments, "piper", None, "cpu", "en", 48_000,
+                        lambda d, n: (lambda k=1: None), fit=FitOptions(), programme_end=3.5, rewrite=rewrite)
+    first = result["lines"][0]
+    assert asked and asked[0][1] < 0.5
+    assert first["rewritten"] and first["text"] == "Too long." and first["first_text"].startswith("This sentence")
+    assert first["fit"] in ("ok", "borrowed") and abs(first["audio_duration"] - (first["end"] - first["start"])) < 0.012

@@ -41,6 +41,10 @@ def write_stems(folder: Path, mix_dir: Path, mixed: dict) -> None:
             shutil.copyfile(mix_dir / mixed[key], tmp)
 
 
+def spoken_or_und(transcript: dict) -> str:
+    return transcript.get("language") or "und"
+
+
 def _can_rewrite(name: str | None) -> bool:
     from pipelines.translators import BACKENDS
 
@@ -113,7 +117,13 @@ def dub_video(options: DubOptions, progress: Progress | None = None) -> dict:
             lambda f: asr.transcribe(dialogue, options.asr, options.asr_model, source_lang, options.device, task),
         )
         if not transcript["segments"]:
-            raise InputError(f"no speech found in {source}: nothing to dub")
+            if not options.allow_empty:
+                raise InputError(f"no speech found in {source}: nothing to dub (--allow-empty outputs the original)")
+            mux.mux(source, ext_dir / ext["audio"], output, ext["has_video"], spoken_or_und(transcript))
+            result = report_mod.build(options, transcript["language"], ws.timings, ws.cached, [], ext["duration"])
+            if options.report:
+                report_mod.write(Path(options.report), result)
+            return result
         spoken = transcript["language"]
         tr_dir, translated = ws.run(
             "translate", translate.VERSION,

@@ -83,6 +83,16 @@ def _debug(flag: bool) -> bool:
     return flag or os.environ.get("DUB_DEBUG", "") not in ("", "0")
 
 
+def _run(job: Callable[[], object], debug: bool):
+    """Run a command's work; errors become one line (``_fail`` exits). Returns (result, seconds)."""
+    started = time.perf_counter()
+    try:
+        result = job()
+    except (Exception, KeyboardInterrupt) as exc:
+        _fail(exc, _debug(debug))
+    return result, time.perf_counter() - started
+
+
 class DubGroup(click.Group):
     """``dub FILE ...`` without a command name means ``dub video FILE ...``."""
 
@@ -156,15 +166,9 @@ def video(input, lang, output, report, source_lang, separator, asr_backend, asr_
                          srt=srt_file, subs=subs, allow_empty=allow_empty,
                          mix=MixOptions(duck_db=duck_db, loudness=loudness))
     logging.getLogger("faster_whisper").setLevel(logging.ERROR)
-    try:
-        started = time.perf_counter()
-        result = dub_video(options, Reporter(quiet))
-    except (Exception, KeyboardInterrupt) as exc:
-        _fail(exc, _debug(debug))
-        return
+    result, seconds = _run(lambda: dub_video(options, Reporter(quiet)), debug)
     if not quiet:
-        lines = len(result["segments"])
-        click.echo(f"dubbed {lines} lines into {output} in {time.perf_counter() - started:.1f}s", err=True)
+        click.echo(f"dubbed {len(result['segments'])} lines into {output} in {seconds:.1f}s", err=True)
 
 
 @main.command("srt")
@@ -188,15 +192,9 @@ def srt(subs, output, lang, report, tts_backend, voice, loudness, device, work_d
     options = SrtOptions(input=subs, output=output, lang=lang, report=report, tts=backend,
                          voice=None if speaker_wav else voice, speaker_wav=speaker_wav, device=device,
                          loudness=loudness, work_dir=work_dir)
-    try:
-        started = time.perf_counter()
-        result = dub_subtitles(options, Reporter(quiet))
-    except (Exception, KeyboardInterrupt) as exc:
-        _fail(exc, _debug(debug))
-        return
+    result, seconds = _run(lambda: dub_subtitles(options, Reporter(quiet)), debug)
     if not quiet:
-        click.echo(f"spoke {len(result['segments'])} cues into {output} in {time.perf_counter() - started:.1f}s",
-                   err=True)
+        click.echo(f"spoke {len(result['segments'])} cues into {output} in {seconds:.1f}s", err=True)
 
 
 @main.command("tts")
@@ -217,9 +215,14 @@ def srt(subs, output, lang, report, tts_backend, voice, loudness, device, work_d
 def tts(text, output, duration, target_tokens, duration_scale, tts_backend, voice, emotion, lang, seed, device, quiet,
         debug):
     """Speak TEXT to a 16-bit WAV, exactly as long as asked."""
-    try:
+
+    def work():
         from tts_core import TTS
 
+        from .errors import UserError
+
+        if not output.resolve().parent.is_dir():
+            raise UserError(f"output folder {output.resolve().parent} does not exist: create it or choose another -o")
         speaker_wav = voice if voice and _is_audio(voice) else None
         emotion_wav = emotion if emotion and _is_audio(emotion) else None
         emotion_spec = None if emotion is None or emotion_wav else _emotion_arg(emotion)
@@ -227,14 +230,10 @@ def tts(text, output, duration, target_tokens, duration_scale, tts_backend, voic
         speech = engine.synthesize(text, duration=duration, target_tokens=target_tokens,
                                    duration_scale=duration_scale, seed=seed, speaker_wav=speaker_wav,
                                    emotion=emotion_spec, emotion_wav=emotion_wav)
-        if not output.resolve().parent.is_dir():
-            from .errors import UserError
-
-            raise UserError(f"output folder {output.resolve().parent} does not exist: create it or choose another -o")
         speech.save(output)
-    except (Exception, KeyboardInterrupt) as exc:
-        _fail(exc, _debug(debug))
-        return
+        return speech
+
+    speech, _ = _run(work, debug)
     if not quiet:
         flag = "" if speech.within_bounds else " (outside the natural rate band)"
         like = f", speaker similarity {speech.voice_similarity:.2f}" if speech.voice_similarity is not None else ""

@@ -87,8 +87,7 @@ def dub_video(options: DubOptions, progress: Progress | None = None) -> dict:
     separate.get_separator(options.separator)  # an unknown name fails before any work
     if source_lang and not options.srt:  # a pair no translator covers fails before any work too
         translate.choose(options.translator, source_lang, lang, options.translator_options)
-    if options.asr not in asr.ASR_BACKENDS:
-        asr.get_asr(options.asr, options.asr_model, options.device)
+    asr.check_backend(options.asr)
     synthesize.check_language(options.tts, options.voice, lang, options.device)
     info = probe(source)
     if not info.has_audio:

@@ -144,9 +144,13 @@ ASR_BACKENDS: dict[str, str] = {
 }
 
 
-def get_asr(name: str, model: str, device: str) -> ASRBackend:
+def check_backend(name: str) -> None:
     if name not in ASR_BACKENDS:
         raise BackendError(f"unknown ASR backend {name!r}: choose one of {', '.join(sorted(ASR_BACKENDS))}")
+
+
+def get_asr(name: str, model: str, device: str) -> ASRBackend:
+    check_backend(name)
     return _load_asr(name, model, device)
 
 

@@ -26,12 +26,21 @@ class Separator:
     def dialogue(self, mono: np.ndarray, progress: Callable[[int], None]) -> np.ndarray:
         raise NotImplementedError
 
+    def background(self, audio: np.ndarray, dialogue: np.ndarray) -> np.ndarray:
+        """What is not dialogue: by default the programme minus the dialogue."""
+        return audio - (dialogue if audio.ndim == 1 else dialogue[:, None])
+
 
 class NoSeparator(Separator):
+    """The input is clean dialogue already: all of it is dialogue, the background is silent."""
+
     name = "none"
 
     def dialogue(self, mono, progress):
         return mono.copy()
+
+    def background(self, audio, dialogue):
+        return np.zeros_like(audio)
 
 
 class DeepFilterNet(Separator):
@@ -100,9 +109,7 @@ def separate(source_wav: Path, name: str, folder: Path, progress: Callable[[str,
     mono = audio if audio.ndim == 1 else audio.mean(axis=1)
     tick = progress("separating dialogue", 100)
     dialogue = separator.dialogue(mono.astype(np.float32), tick)
-    background = audio - (dialogue if audio.ndim == 1 else dialogue[:, None])
-    if name == "none":
-        background = np.zeros_like(audio)
+    background = separator.background(audio, dialogue)
     write_wav(folder / "dialogue.wav", dialogue, rate)
     write_wav(folder / "background.wav", background, rate)
     return {"dialogue": "dialogue.wav", "background": "background.wav", "sample_rate": rate, "separator": name}

@@ -135,6 +135,8 @@ def main() -> None:
 @click.option("--loudness", type=float, help="Target integrated loudness in LUFS (-23 broadcast, -16 web) "
               "[default: the source's].")
 @click.option("--duck-db", type=float, default=6.0, show_default=True, help="Background dip under dubbed speech (dB).")
+@click.option("--duck-attack", type=float, default=0.05, show_default=True, help="Seconds the dip takes before a line.")
+@click.option("--duck-release", type=float, default=0.3, show_default=True, help="Seconds the background takes to return.")
 @click.option("--keep-original", is_flag=True, help="Keep the source audio as a second track.")
 @click.option("--stems", type=click.Path(path_type=Path), help="Write dialogue, music-and-effects and mix WAVs here.")
 @click.option("--srt", "srt_file", type=click.Path(path_type=Path),
@@ -146,7 +148,7 @@ def main() -> None:
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def video(input, lang, output, report, source_lang, separator, asr_backend, asr_model, translator, translator_model,
           llm_url, llm_model, llm_api_key_env, tts_backend, voice, device,
-          loudness, duck_db, keep_original, stems, srt_file, subs, allow_empty, work_dir, quiet, debug):
+          loudness, duck_db, duck_attack, duck_release, keep_original, stems, srt_file, subs, allow_empty, work_dir, quiet, debug):
     """Dub INPUT (a video or audio file) into --lang."""
     from pipelines.remix import MixOptions
 
@@ -164,7 +166,8 @@ def video(input, lang, output, report, source_lang, separator, asr_backend, asr_
                          translator_options=topts, tts=tts_backend,
                          voice=voice, device=device, work_dir=work_dir, keep_original=keep_original, stems=stems,
                          srt=srt_file, subs=subs, allow_empty=allow_empty,
-                         mix=MixOptions(duck_db=duck_db, loudness=loudness))
+                         mix=MixOptions(duck_db=duck_db, duck_attack=duck_attack, duck_release=duck_release,
+                                        loudness=loudness))
     logging.getLogger("faster_whisper").setLevel(logging.ERROR)
     result, seconds = _run(lambda: dub_video(options, Reporter(quiet)), debug)
     if not quiet:

@@ -19,7 +19,7 @@ from dubber.media import read_wav, write_wav
 
 from . import loudness
 
-VERSION = "2"
+VERSION = "3"
 CODEC_HEADROOM_DB = 0.5
 
 
@@ -117,8 +117,11 @@ def remix(source_wav: Path, background_wav: Path, dialogue_wav: Path, lines: lis
     measured = loudness.integrated_loudness(mix, rate)
     stem_gain = np.float32(10 ** ((target - measured) / 20)) if np.isfinite(measured) else np.float32(1.0)
     write_wav(folder / "mix.wav", mixed if channels > 1 else mixed[:, 0], rate)
-    write_wav(folder / "dialogue_dub.wav", np.clip(voice * stem_gain, -1, 1), rate)
-    write_wav(folder / "music_effects.wav", np.clip((effects if channels > 1 else effects[:, 0]) * stem_gain, -1, 1), rate)
+    # Stems share the mix's gain and its true-peak ceiling (a stem may peak where the mix does not).
+    ceiling = options.true_peak - CODEC_HEADROOM_DB
+    write_wav(folder / "dialogue_dub.wav", loudness.limit(voice * stem_gain, rate, ceiling), rate)
+    write_wav(folder / "music_effects.wav",
+              loudness.limit((effects if channels > 1 else effects[:, 0]) * stem_gain, rate, ceiling), rate)
     return {"mix": "mix.wav", "dialogue": "dialogue_dub.wav", "music_effects": "music_effects.wav",
             "sample_rate": rate, "voice_gain": voice_gain, "samples": length, "source_lufs": source_lufs,
             "target_lufs": target, "lufs": lufs, "true_peak": peak, "cut_ms": cut_ms}

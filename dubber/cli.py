@@ -243,6 +243,96 @@ def tts(text, output, duration, target_tokens, duration_scale, tts_backend, voic
         click.echo(f"{output}: {speech.duration:.3f}s, {speech.tokens} frames, rate {speech.rate:.2f}{flag}{like}", err=True)
 
 
+@main.command("batch")
+@click.argument("manifest")
+@click.option("--lang", help="Languages for a glob, comma separated (en,pt); for a manifest, the language of rows "
+              "without one.")
+@click.option("-o", "--out-dir", type=click.Path(path_type=Path), help="Folder for outputs (STEM.LANG.EXT) "
+              "[default: beside each input].")
+@click.option("-j", "--jobs", "workers", type=click.IntRange(min=1), help="Jobs at a time: worker processes "
+              "(or Ray actors) [default: 1; with --ray, the cluster's CPUs / 2].")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
+              help="Run on Ray: a local instance, or the cluster at ADDRESS (HEAD:6379). Needs pip install 'dub[ray]'.")
+@click.option("--work-dir", type=click.Path(path_type=Path), help="Stage cache shared by the jobs "
+              "[default: ~/.cache/dub/work].")
+@click.option("--report-dir", type=click.Path(path_type=Path), help="Per-job reports go here "
+              "[default: OUTPUT.report.json beside each output].")
+@click.option("--separator", help="Default for every job (a manifest column overrides it): deepfilternet | none.")
+@click.option("--tts", "tts_backend", help="Default TTS backend for every job.")
+@click.option("--voice", help="Default voice for every job.")
+@click.option("--translator", help="Default translator for every job.")
+@click.option("--source-lang", help="Language spoken in the inputs [default: detected].")
+@click.option("--asr-model", help="Default Whisper model for every job.")
+@click.option("--loudness", type=float, help="Default target loudness (LUFS) for every job.")
+@click.option("--device", help="cpu or cuda, for every job.")
+@click.option("-q", "--quiet", is_flag=True, help="No per-job progress (the summary is still printed).")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def batch(manifest, lang, out_dir, workers, ray_address, work_dir, report_dir, separator, tts_backend, voice,
+          translator, source_lang, asr_model, loudness, device, quiet, debug):
+    """Dub many files: MANIFEST is a CSV (input,lang,output[,tts,voice,...]), JSONL or YAML file, or a quoted
+    glob ('videos/*.mp4') with --lang en,pt. One job per (input, language); a failed job does not stop the
+    others; rerunning skips the jobs already done. Exit code 1 when a job failed.
+
+    \b
+    dub batch jobs.csv --jobs 2
+    dub batch 'videos/*.mp4' --lang en,pt -o dubbed/
+    dub batch jobs.csv --ray HEAD:6379 --work-dir /shared/work
+    """
+    from . import batch as batch_mod
+
+    defaults = {k: v for k, v in (("separator", separator), ("tts", tts_backend), ("voice", voice),
+                                  ("translator", translator), ("source_lang", source_lang),
+                                  ("asr_model", asr_model), ("loudness", loudness), ("device", device))
+                if v is not None}
+    use_ray = ray_address is not None
+
+    def plan():
+        kind = Path(manifest).suffix.lower()
+        common = dict(out_dir=out_dir, report_dir=report_dir, work_dir=work_dir, defaults=defaults)
+        if kind in batch_mod.MANIFEST_SUFFIXES and not any(c in manifest for c in "*?["):
+            return batch_mod.read_manifest(manifest, lang=lang, **common)
+        if not lang:
+            raise batch_mod.ManifestError(f"{manifest} is not a manifest (.csv, .jsonl, .json, .yaml): for a glob of "
+                                          "files give the languages, e.g. --lang en,pt")
+        return batch_mod.glob_jobs(manifest, lang, **common)
+
+    jobs, _ = _run(plan, debug)
+    count = workers or 1
+    if not use_ray and count > 1:
+        capped = batch_mod.memory_cap(count)
+        if capped < count and not quiet:
+            click.echo(f"dub: running {capped} jobs at a time, not {count}: not enough free memory for more "
+                       f"(about {batch_mod.WORKER_MEMORY_GB:g} GB each)", err=True)
+        count = capped
+    done_count = [0]
+
+    def on_result(result):
+        done_count[0] += 1
+        if not quiet:
+            note = f" ({result['reason']})" if result["status"] == "failed" else ""
+            click.echo(f"[{done_count[0]}/{len(jobs)}] {Path(result['input']).name} -> {result['lang']}: "
+                       f"{result['status']} in {result['seconds']:.1f}s{note}", err=True)
+
+    if not quiet:
+        where = f"Ray ({ray_address or 'local'})" if use_ray else f"{count} worker{'s' if count > 1 else ''}"
+        click.echo(f"dub: {len(jobs)} jobs on {where}", err=True)
+    logging.getLogger("faster_whisper").setLevel(logging.ERROR)
+    started = time.perf_counter()
+
+    def work():
+        try:
+            return batch_mod.run_batch(jobs, workers=workers if use_ray else count, ray=use_ray,
+                                       ray_address=ray_address or None, on_result=on_result)
+        except batch_mod.BatchInterrupted as stop:  # what finished is summarised; _fail adds the rerun hint
+            click.echo(batch_mod.format_summary(stop.results, time.perf_counter() - started), err=True)
+            raise KeyboardInterrupt from None
+
+    results, _ = _run(work, debug)
+    click.echo(batch_mod.format_summary(results, time.perf_counter() - started), err=True)
+    if any(r["status"] == "failed" for r in results):
+        sys.exit(1)
+
+
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".opus")
 
 

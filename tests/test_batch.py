@@ -1,0 +1,195 @@
+"""``dub batch``: manifests, one failing job among good ones, resuming, globs, workers, Ray.
+
+The dubs use a 4 s clip cut from the sample with ``--separator none`` and share one stage
+cache, so after the first job most stages are cache hits.
+"""
+
+import json
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from dubber.batch import ManifestError, glob_jobs, read_manifest
+from dubber.cli import main
+
+from .conftest import SAMPLE, ffmpeg
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["batch", *map(str, args)])
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    """A folder with a 4 s clip, a second name for the same clip, and a corrupt file; and a shared work dir."""
+    folder = tmp_path_factory.mktemp("batch")
+    clip = folder / "clip.mp4"
+    ffmpeg("-i", str(SAMPLE), "-t", "4", "-c", "copy", str(clip))
+    (folder / "bad.mp4").write_bytes(SAMPLE.read_bytes()[:3000])
+    return folder
+
+
+def summary(output: str) -> list[tuple[str, str, str]]:
+    """(file, lang, status) rows of the summary table."""
+    rows = []
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("file ") and "status" in line)
+    for line in lines[start + 2:]:
+        parts = line.split()
+        if len(parts) >= 3 and parts[2] in ("done", "skipped", "failed"):
+            rows.append((parts[0], parts[1], parts[2]))
+    return rows
+
+
+# ---------------------------------------------------------------- manifest errors (no dubbing)
+
+
+@pytest.mark.parametrize("name, text, expected", [
+    ("m.csv", "input,lang,speed\na.mp4,en,2\n", "line 1: unknown column 'speed'"),
+    ("m.csv", "input,lang\na.mp4,en\nb.mp4,\n", "line 3: no lang"),
+    ("m.csv", "lang,output\nen,x.mp4\n", "line 2: no input"),
+    ("m.csv", "input,lang\na.mp4,en,extra\n", "line 2: more values than the header"),
+    ("m.csv", "input,lang,loudness\na.mp4,en,loud\n", "line 2: bad loudness"),
+    ("m.csv", "input,lang,output\na.mp4,en,same.mp4\nb.mp4,en,same.mp4\n", "line 3: output"),
+    ("m.csv", "", "is empty"),
+    ("m.jsonl", '{"input": "a.mp4", "lang": "en"}\n{"input": "b.mp4", "lang": en}\n', "line 2: not valid JSON"),
+    ("m.jsonl", '{"input": "a.mp4", "lang": "en", "colour": "red"}\n', "line 1: unknown column 'colour'"),
+    ("m.yaml", "- input: a.mp4\n  lang: en\n- input: b.mp4\n  lang: [en\n", "not valid YAML"),
+    ("m.yaml", "- input: a.mp4\n  lang: en\n- input: b.mp4\n", "line 3: no lang"),
+    ("m.json", '[{"input": "a.mp4", "lang": "en"}, {"input": "b.mp4"}]', "item 2: no lang"),
+    ("m.txt", "input,lang\n", "is not a manifest"),
+])
+def test_manifest_errors_are_one_line(tmp_path, name, text, expected):
+    path = tmp_path / name
+    path.write_text(text)
+    result = run(path)
+    assert result.exit_code == 2, result.output
+    assert expected in result.output and result.output.strip().count("\n") == 0, result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_manifest_and_empty_glob(tmp_path):
+    result = run(tmp_path / "nope.csv")
+    assert result.exit_code == 2 and "manifest not found" in result.output
+    result = run(tmp_path / "*.mp4", "--lang", "en")
+    assert result.exit_code == 2 and "no files match" in result.output
+
+
+def test_manifest_forms(tmp_path):
+    (tmp_path / "m.csv").write_text("input,lang,output,tts\n# a comment\nsub/a.mp4,en;pt,out/a.{lang}.mp4,kokoro\n"
+                                    "b.mp4,en,,\na.mp4,es,,\n")
+    jobs = read_manifest(tmp_path / "m.csv", defaults={"separator": "none"})
+    # The languages of one input stay together; relative paths are from the manifest's folder.
+    assert [(j.input.split("/")[-1], j.lang) for j in jobs] == [("a.mp4", "en"), ("a.mp4", "pt"), ("b.mp4", "en"),
+                                                                 ("a.mp4", "es")]
+    assert jobs[1].output == str(tmp_path / "out" / "a.pt.mp4") and jobs[1].options["tts"] == "kokoro"
+    assert jobs[2].output == str(tmp_path / "b.en.mp4") and jobs[2].report == str(tmp_path / "b.en.mp4.report.json")
+    assert jobs[2].options == {"separator": "none"} and "line 4" in jobs[2].where
+    (tmp_path / "m.yaml").write_text("jobs:\n  - input: a.mp4\n    lang: [en, pt]\n    output: o.mp4\n"
+                                     "    loudness: -16\n")
+    jobs = read_manifest(tmp_path / "m.yaml", report_dir=tmp_path / "r")
+    assert [j.output for j in jobs] == [str(tmp_path / "o.en.mp4"), str(tmp_path / "o.pt.mp4")]
+    assert jobs[0].options["loudness"] == -16.0 and jobs[0].report == str(tmp_path / "r" / "o.en.mp4.report.json")
+    with pytest.raises(ManifestError, match="no jobs"):
+        (tmp_path / "e.csv").write_text("input,lang\n")
+        read_manifest(tmp_path / "e.csv")
+
+
+def test_glob_skips_earlier_outputs(tmp_path):
+    for name in ("a.mp4", "a.en.mp4", "b.mp4", "notes.en.mp4"):
+        (tmp_path / name).write_bytes(b"x")
+    jobs = glob_jobs(str(tmp_path / "*.mp4"), "en,pt", out_dir=tmp_path / "out")
+    assert sorted((j.input.split("/")[-1], j.lang) for j in jobs) == [
+        ("a.mp4", "en"), ("a.mp4", "pt"), ("b.mp4", "en"), ("b.mp4", "pt"), ("notes.en.mp4", "en"),
+        ("notes.en.mp4", "pt")]
+    assert str(tmp_path / "out" / "a.pt.mp4") in [j.output for j in jobs]
+
+
+def test_ctrl_c_stops_the_batch_with_a_summary_and_a_hint(tmp_path, monkeypatch):
+    import dubber.batch as batch
+
+    def fake(job):
+        if job.input.endswith("b.mp4"):
+            raise KeyboardInterrupt
+        return batch.JobResult(job.input, job.lang, job.output, "done", 1.0).to_dict()
+
+    monkeypatch.setattr(batch, "run_job", fake)
+    (tmp_path / "m.csv").write_text("input,lang\na.mp4,en\nb.mp4,en\nc.mp4,en\n")
+    result = run(tmp_path / "m.csv", "-q")
+    assert result.exit_code == 130
+    assert "1 jobs: 1 done" in result.output and "rerun the same command to resume" in result.output
+
+
+def test_ray_missing_is_a_clear_error(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    (tmp_path / "m.csv").write_text("input,lang\na.mp4,en\n")
+    result = run(tmp_path / "m.csv", "--ray")
+    assert result.exit_code == 2 and "pip install 'dub[ray]'" in result.output
+
+
+# ---------------------------------------------------------------- dubbing
+
+
+@pytest.mark.slow
+def test_failed_job_does_not_stop_the_others_and_rerun_skips(media, tmp_path):
+    manifest = tmp_path / "jobs.csv"
+    manifest.write_text(f"input,lang,output,loudness\n{media / 'clip.mp4'},en,out/a.en.mp4,\n"
+                        f"{media / 'bad.mp4'},en,out/bad.en.mp4,\n{media / 'clip.mp4'},en,out/b.en.mp4,-20\n")
+    args = [manifest, "--separator", "none", "--work-dir", media / "work"]
+    result = run(*args)
+    assert result.exit_code == 1, result.output
+    assert sorted(summary(result.output)) == [("bad.mp4", "en", "failed"), ("clip.mp4", "en", "done"),
+                                              ("clip.mp4", "en", "done")]
+    assert "2 done, 0 skipped, 1 failed" in result.output and "cannot read" in result.output
+    for name in ("a", "b"):
+        assert (tmp_path / "out" / f"{name}.en.mp4").stat().st_size > 1000
+        report = json.loads((tmp_path / "out" / f"{name}.en.mp4.report.json").read_text())
+        assert report["batch"]["status"] == "done" and report["stages"]
+    failed = json.loads((tmp_path / "out" / "bad.en.mp4.report.json").read_text())
+    assert failed["batch"]["status"] == "failed" and not (tmp_path / "out" / "bad.en.mp4").exists()
+
+    started = time.perf_counter()
+    again = run(*args)
+    assert again.exit_code == 1, again.output
+    assert "0 done, 2 skipped, 1 failed" in again.output
+    assert time.perf_counter() - started < 30  # only the corrupt file is tried again
+
+    # A changed option redoes that job only (from the stage cache).
+    manifest.write_text(manifest.read_text().replace(",-20\n", ",-18\n"))
+    third = run(*args)
+    assert "1 done, 1 skipped, 1 failed" in third.output, third.output
+
+
+@pytest.mark.slow
+def test_glob_with_two_workers(media, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("one.mp4", "two.mp4"):
+        (folder / name).write_bytes((media / "clip.mp4").read_bytes())
+    result = run(folder / "*.mp4", "--lang", "en", "-o", tmp_path / "dubbed", "--jobs", "2", "--separator", "none",
+                 "--work-dir", media / "work")
+    assert result.exit_code == 0, result.output
+    assert "2 workers" in result.output and "2 done" in result.output
+    reports = [json.loads((tmp_path / "dubbed" / f"{n}.en.mp4.report.json").read_text()) for n in ("one", "two")]
+    assert all((tmp_path / "dubbed" / f"{n}.en.mp4").is_file() for n in ("one", "two"))
+    assert all(r["batch"]["status"] == "done" for r in reports)
+
+
+@pytest.mark.slow
+def test_ray_local(media, tmp_path):
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'dub[ray]')")
+    manifest = tmp_path / "jobs.jsonl"
+    manifest.write_text(json.dumps({"input": str(media / "clip.mp4"), "lang": "en", "output": "ray.en.mp4",
+                                    "separator": "none"}) + "\n")
+    try:
+        result = run(manifest, "--ray", "--jobs", "1", "--work-dir", media / "work")
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+    assert result.exit_code == 0, result.output
+    assert "Ray (local)" in result.output and "1 done" in result.output
+    assert (tmp_path / "ray.en.mp4").is_file()
+    assert not ray.is_initialized()  # the batch shut down the instance it started

@@ -142,13 +142,14 @@ def main() -> None:
 @click.option("--srt", "srt_file", type=click.Path(path_type=Path),
               help="Dub with your own subtitles (already in --lang): no transcription or translation.")
 @click.option("--subs", is_flag=True, help="Add the dubbed subtitles as a soft subtitle track.")
+@click.option("--speakers", type=click.IntRange(1, 20), help="How many people speak [default: detected].")
 @click.option("--allow-empty", is_flag=True, help="When no speech is found, write the original instead of failing.")
 @click.option("--work-dir", type=click.Path(path_type=Path), help="Stage cache [default: ~/.cache/dub/work].")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def video(input, lang, output, report, source_lang, separator, asr_backend, asr_model, translator, translator_model,
           llm_url, llm_model, llm_api_key_env, tts_backend, voice, device,
-          loudness, duck_db, duck_attack, duck_release, keep_original, stems, srt_file, subs, allow_empty, work_dir, quiet, debug):
+          loudness, duck_db, duck_attack, duck_release, keep_original, stems, srt_file, subs, speakers, allow_empty, work_dir, quiet, debug):
     """Dub INPUT (a video or audio file) into --lang."""
     from pipelines.remix import MixOptions
 
@@ -165,7 +166,7 @@ def video(input, lang, output, report, source_lang, separator, asr_backend, asr_
                          separator=separator, asr=asr_backend, asr_model=asr_model, translator=translator,
                          translator_options=topts, tts=tts_backend,
                          voice=voice, device=device, work_dir=work_dir, keep_original=keep_original, stems=stems,
-                         srt=srt_file, subs=subs, allow_empty=allow_empty,
+                         srt=srt_file, subs=subs, speakers=speakers, allow_empty=allow_empty,
                          mix=MixOptions(duck_db=duck_db, duck_attack=duck_attack, duck_release=duck_release,
                                         loudness=loudness))
     logging.getLogger("faster_whisper").setLevel(logging.ERROR)

@@ -32,6 +32,7 @@ class DubOptions:
     stems: Path | None = None  # folder for dialogue, music-and-effects and mix WAVs
     srt: Path | None = None  # your own (translated) subtitles: skip transcription and translation
     subs: bool = False  # add the dubbed subtitles as a soft track
+    speakers: int | None = None  # how many people speak; None = found by diarization
     allow_empty: bool = False  # no speech found: output the original instead of failing
     work_dir: Path | None = None  # stage cache; None = <cache>/work
 

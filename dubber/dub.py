@@ -10,7 +10,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from pipelines import asr, extract, mux, remix, separate, synthesize, translate
+from pipelines import asr, diarize, extract, mux, remix, separate, synthesize, translate
 from pipelines.subtitles import Cue, cues_to_segments, read_subtitles, write_srt, write_vtt
 from tts_core.files import atomic_path, sha256_file
 
@@ -124,6 +124,14 @@ def dub_video(options: DubOptions, progress: Progress | None = None) -> dict:
                 report_mod.write(Path(options.report), result)
             return result
         spoken = transcript["language"]
+        dia_dir, speakers = ws.run(
+            "diarize", diarize.VERSION, {"from": asr_dir.name, "speakers": options.speakers},
+            lambda f: diarize.diarize_stage(dialogue, transcript["segments"], options.speakers, f),
+        )
+        for seg, label in zip(transcript["segments"], speakers["labels"]):
+            seg["speaker"] = label
+            if label in speakers["references"]:
+                seg["reference"] = str(dia_dir / speakers["references"][label])
         tr_dir, translated = ws.run(
             "translate", translate.VERSION,
             {"from": asr_dir.name, "target": lang, "translator": options.translator, "asr": options.asr,
@@ -132,6 +140,9 @@ def dub_video(options: DubOptions, progress: Progress | None = None) -> dict:
                                           options.asr, options.asr_model, options.device, task,
                                           options.translator_options),
         )
+    if transcript is not None:  # who speaks each line (and a clip of their voice) follows the line
+        for seg, heard in zip(translated["segments"], transcript["segments"]):
+            seg.update({k: heard[k] for k in ("speaker", "reference") if k in heard})
     _, synth = ws.run(
         "synthesize", synthesize.VERSION,
         {"segments": translated["segments"], "tts": options.tts, "voice": options.voice, "lang": lang,

@@ -92,13 +92,15 @@ def synthesize(ws: Workspace, segments: list[dict], backend: str, voice: str | N
             lines.append(record)
             tick(1)
             continue
+        # A speaker's own reference clip (from diarization) when the voice can follow one.
+        reference = seg.get("reference") if tts.backend.supports_voice_reference and not speaker_wav else speaker_wav
         key = {"v": VERSION, "text": text, "slot": slot, "backend": backend, "voice": voice, "lang": lang, "rate": rate,
-               "reference": sha256_file(speaker_wav) if speaker_wav else None}
+               "reference": sha256_file(reference) if reference else None}
         path = ws.item_path("lines", key, ".wav")
         meta_path = path.with_suffix(".json")
         if not (path.is_file() and meta_path.is_file()):
             try:
-                speech = tts.synthesize(text, duration=slot, speaker_wav=speaker_wav)
+                speech = tts.synthesize(text, duration=slot, speaker_wav=reference)
             except TTSError as exc:
                 record.update(audio=None, audio_duration=0.0, skipped=str(exc))
                 lines.append(record)

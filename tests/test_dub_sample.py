@@ -41,6 +41,7 @@ def test_report_contract_and_exact_slots(dubbed):
         assert {"index", "start", "end", "source_text", "text", "audio_duration", "tempo"} <= set(seg)
         assert seg["text"] and seg["tempo"] == 1.0
         assert abs(seg["audio_duration"] - (seg["end"] - seg["start"])) <= 0.012
+    assert {s["speaker"] for s in segments} == {"S1"}  # one voice talent speaks every line
     starts = [s["start"] for s in segments]
     assert starts == sorted(starts)
     assert all(a["end"] <= b["start"] for a, b in zip(segments, segments[1:]))

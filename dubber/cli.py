@@ -119,7 +119,8 @@ def main() -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file [default: INPUT.LANG.mp4].")
 @click.option("--report", type=click.Path(path_type=Path), help="Write a JSON report here.")
 @click.option("--source-lang", help="Language spoken in the input [default: detected].")
-@click.option("--separator", default="deepfilternet", show_default=True, help="deepfilternet | none")
+@click.option("--separator", default="deepfilternet", show_default=True,
+              help="deepfilternet | demucs[:NAME|PATH] (weights download when online) | none")
 @click.option("--asr", "asr_backend", default="faster-whisper", show_default=True, help="ASR engine.")
 @click.option("--asr-model", default="base", show_default=True, help="Whisper model name or local folder.")
 @click.option("--translator", default="auto", show_default=True,

@@ -18,7 +18,7 @@ from dubber.media import read_wav, resample
 
 from . import whisper_model
 
-VERSION = "3"
+VERSION = "4"
 ASR_RATE = 16_000
 SENTENCE_END = (".", "?", "!", "。", "？", "！")
 

@@ -2,12 +2,17 @@
 
 Separators are looked up by name. ``deepfilternet`` is the offline default: DeepFilterNet3
 is a speech enhancer, so its output is the dialogue and ``mix - dialogue`` is the
-background. ``none`` is for inputs that are clean dialogue already.
+background. ``none`` is for inputs that are clean dialogue already. ``demucs`` (optional
+extra ``dub[demucs]``) is a music source separator: its "vocals" stem is the dialogue and
+the sum of its other stems the background; ``demucs:NAME_OR_PATH`` picks the model.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import os
+import socket
 from pathlib import Path
 from typing import Callable, ClassVar
 
@@ -22,6 +27,9 @@ VERSION = "1"
 class Separator:
     name: ClassVar[str]
     sample_rate: ClassVar[int] = 48_000
+    # Whether ``dialogue()`` takes the programme as it is ((samples, channels) when stereo)
+    # rather than its mono downmix.
+    accepts_channels: ClassVar[bool] = False
 
     def dialogue(self, mono: np.ndarray, progress: Callable[[int], None]) -> np.ndarray:
         raise NotImplementedError
@@ -91,14 +99,207 @@ class DeepFilterNet(Separator):
         return out[self.DELAY : self.DELAY + len(mono)]
 
 
-SEPARATORS: dict[str, type[Separator]] = {cls.name: cls for cls in (DeepFilterNet, NoSeparator)}
+class Demucs(Separator):
+    """Demucs (Hybrid Transformer Demucs by default): the "vocals" stem is the dialogue.
+
+    The model is a pretrained name (``htdemucs``, ``htdemucs_ft``, ``mdx_extra`` ...: weights
+    download once when online, then load from the cache), a model file (``.th``/``.pt`` as
+    demucs saves them), a bag-of-models ``.yaml`` next to its ``.th`` files, or a folder
+    holding one of those. Chosen by ``model=``, ``demucs:NAME_OR_PATH`` or ``$DUB_DEMUCS_MODEL``.
+    The programme is cut into ``chunk_seconds`` pieces that overlap by ``crossfade_seconds``
+    and are cross-faded, so memory stays bounded and progress moves per piece.
+    """
+
+    name = "demucs"
+    accepts_channels = True
+    DEFAULT_MODEL = "htdemucs"
+    ENV = "DUB_DEMUCS_MODEL"
+    OFFLINE_HINT = "demucs weights download when online, or pass --separator demucs:PATH; offline use deepfilternet"
+
+    def __init__(self, model=None, chunk_seconds: float = 30.0, crossfade_seconds: float = 1.0,
+                 segment: float | None = None):
+        if chunk_seconds <= 2 * crossfade_seconds:
+            raise BackendError("demucs: chunk_seconds must be more than twice crossfade_seconds")
+        self.chunk_seconds, self.crossfade_seconds, self.segment = chunk_seconds, crossfade_seconds, segment
+        self._background: np.ndarray | None = None
+        self._dialogue: np.ndarray | None = None
+        if model is None or isinstance(model, (str, Path)):
+            model = self.load(str(model or os.environ.get(self.ENV) or self.DEFAULT_MODEL))
+        self.model = model
+        sources = list(getattr(model, "sources", []))
+        if "vocals" not in sources or len(sources) < 2:
+            raise ModelError(f"demucs model has sources {sources}: it needs 'vocals' and at least one other")
+        self._vocals = sources.index("vocals")
+
+    @classmethod
+    def from_model(cls, model, **options) -> "Demucs":
+        """A separator around a demucs model object already built (a trained or a test model)."""
+        return cls(model=model, **options)
+
+    @classmethod
+    def load(cls, name: str):
+        """A demucs model (eval mode) by pretrained name or local path; ``ModelError`` when it cannot load."""
+        try:
+            from demucs import pretrained, states
+        except ImportError as exc:
+            raise ModelError("demucs is not installed: pip install 'dub[demucs]' (or demucs==4.1.0)") from exc
+        path = Path(name).expanduser()
+        try:
+            if path.is_file() and path.suffix in (".th", ".pt"):
+                model = states.load_model(path)
+            elif path.is_file() and path.suffix in (".yaml", ".yml"):
+                model = pretrained.get_model(path.stem, repo=path.parent)
+            elif path.is_dir():
+                bags = sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml"))
+                files = sorted(path.glob("*.th")) + sorted(path.glob("*.pt"))
+                if len(bags) == 1:
+                    model = pretrained.get_model(bags[0].stem, repo=path)
+                elif not bags and len(files) == 1:
+                    model = states.load_model(files[0])
+                else:
+                    raise ModelError(f"demucs model folder {name} must hold one .yaml bag or one .th/.pt model, "
+                                     f"found {len(bags)} .yaml and {len(files)} model files: pass the file")
+            elif name.startswith((".", "/", "~")) or Path(name).suffix in (".th", ".pt", ".yaml", ".yml"):
+                raise ModelError(f"demucs model {name} does not exist: check --separator demucs:PATH")
+            else:
+                with _hub_offline_unless_reachable():
+                    model = pretrained.get_model(name)
+        except ModelError:
+            raise
+        except (Exception, SystemExit) as exc:  # demucs raises URLError, ModelLoadingError, or exits
+            text = str(exc).strip().splitlines()
+            reason = text[0] if text else type(exc).__name__
+            raise ModelError(f"cannot load demucs model {name!r} ({reason}): {cls.OFFLINE_HINT}") from exc
+        model.eval()
+        return model
+
+    def _separate(self, chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Vocals and the sum of the other sources of one (channels, samples) piece at the model rate."""
+        import torch
+        from demucs.apply import apply_model
+
+        mix = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32))
+        # demucs normalises by the programme's own level (as its CLI does).
+        ref = mix.mean(0)
+        mean, std = ref.mean(), ref.std()
+        std = std if float(std) > 1e-8 else torch.tensor(1.0)
+        with torch.no_grad():
+            out = apply_model(self.model, ((mix - mean) / std)[None], shifts=0, split=True, overlap=0.25,
+                              segment=self.segment, progress=False)[0]
+        out = out * std + mean / out.shape[0]
+        vocals = out[self._vocals]
+        rest = out.sum(0) - vocals
+        return vocals.numpy(), rest.numpy()
+
+    def dialogue(self, audio, progress):
+        from scipy.signal import resample_poly
+
+        samples = np.asarray(audio, dtype=np.float32)
+        length = len(samples)
+        stereo = samples[:, None].repeat(2, 1) if samples.ndim == 1 else samples
+        if stereo.shape[1] == 1:
+            stereo = stereo.repeat(2, 1)
+        elif stereo.shape[1] > 2:
+            stereo = np.stack([stereo[:, 0], stereo[:, 1]], 1)
+        rate = int(self.model.samplerate)
+        up, down = _ratio(rate, self.sample_rate)
+        mix = resample_poly(stereo, up, down, axis=0).T.astype(np.float32)  # (2, n) at the model rate
+        total = mix.shape[1]
+        chunk, fade = int(self.chunk_seconds * rate), int(self.crossfade_seconds * rate)
+        hop = chunk - fade
+        starts = list(range(0, max(1, total - fade), hop)) if total > chunk else [0]
+        vocals = np.zeros_like(mix)
+        rest = np.zeros_like(mix)
+        weight = np.zeros(total, np.float32)
+        ramp = np.linspace(0, 1, fade + 2, dtype=np.float32)[1:-1] if fade else np.zeros(0, np.float32)
+        done = 0
+        for i, start in enumerate(starts):
+            end = min(total, start + chunk)
+            v, r = self._separate(mix[:, start:end])
+            w = np.ones(end - start, np.float32)
+            if i > 0 and fade:
+                w[:fade] = ramp[: len(w[:fade])]
+            if i < len(starts) - 1 and fade:
+                w[-fade:] = ramp[::-1][-len(w[-fade:]):]
+            vocals[:, start:end] += v * w
+            rest[:, start:end] += r * w
+            weight[start:end] += w
+            step = round(100 * (i + 1) / len(starts)) - done
+            done += step
+            progress(step)
+        weight = np.maximum(weight, 1e-6)
+        vocals /= weight
+        rest /= weight
+        back = lambda x: _fit(resample_poly(x.T, down, up, axis=0).astype(np.float32), length)
+        background = back(rest)
+        dialogue = back(vocals).mean(axis=1)
+        self._background, self._dialogue = background, dialogue
+        return dialogue
+
+    def background(self, audio, dialogue):
+        """The other stems of the last ``dialogue()`` call, in the layout of ``audio``."""
+        stored = self._background
+        if stored is None or dialogue is not self._dialogue or len(stored) != len(audio):
+            return super().background(audio, dialogue)
+        if audio.ndim == 1:
+            return stored.mean(axis=1)
+        if audio.shape[1] == 2:
+            return stored.copy()
+        return np.repeat(stored.mean(axis=1, keepdims=True), audio.shape[1], axis=1)
+
+
+def _ratio(a: int, b: int) -> tuple[int, int]:
+    from math import gcd
+
+    g = gcd(a, b)
+    return a // g, b // g
+
+
+def _fit(x: np.ndarray, length: int) -> np.ndarray:
+    if len(x) >= length:
+        return x[:length]
+    return np.concatenate([x, np.zeros((length - len(x),) + x.shape[1:], x.dtype)])
+
+
+@contextlib.contextmanager
+def _hub_offline_unless_reachable(timeout: float = 3.0):
+    """Cached weights load at once when the Hugging Face Hub does not answer (its client retries ~30 s)."""
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        yield
+        return
+    reachable = True
+    if not constants.HF_HUB_OFFLINE and not any(
+            os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        host = (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").split("://")[-1].split("/")[0]
+        try:
+            socket.create_connection((host.split(":")[0], 443), timeout=timeout).close()
+        except OSError:
+            reachable = False
+    saved = constants.HF_HUB_OFFLINE
+    if not reachable:
+        constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = saved
+
+
+SEPARATORS: dict[str, type[Separator]] = {cls.name: cls for cls in (DeepFilterNet, Demucs, NoSeparator)}
 
 
 def get_separator(name: str) -> Separator:
-    try:
-        return SEPARATORS[name]()
-    except KeyError:
-        raise BackendError(f"unknown separator {name!r}: choose one of {', '.join(sorted(SEPARATORS))}") from None
+    """A separator by name; ``demucs:NAME_OR_PATH`` passes the model to the demucs separator."""
+    base, _, option = name.partition(":")
+    cls = SEPARATORS.get(base)
+    if cls is None:
+        raise BackendError(f"unknown separator {name!r}: choose one of {', '.join(sorted(SEPARATORS))}")
+    if option:
+        if cls is not Demucs:
+            raise BackendError(f"separator {base!r} takes no model: use plain {base!r}")
+        return cls(model=option)
+    return cls()
 
 
 def separate(source_wav: Path, name: str, folder: Path, progress: Callable[[str, int], Callable[[int], None]]) -> dict:
@@ -108,7 +309,8 @@ def separate(source_wav: Path, name: str, folder: Path, progress: Callable[[str,
         raise ModelError(f"{name} works at {separator.sample_rate} Hz, got {rate} Hz")
     mono = audio if audio.ndim == 1 else audio.mean(axis=1)
     tick = progress("separating dialogue", 100)
-    dialogue = separator.dialogue(mono.astype(np.float32), tick)
+    source = audio if separator.accepts_channels else mono
+    dialogue = separator.dialogue(source.astype(np.float32), tick)
     background = separator.background(audio, dialogue)
     write_wav(folder / "dialogue.wav", dialogue, rate)
     write_wav(folder / "background.wav", background, rate)

@@ -1,6 +1,7 @@
-"""The video dub, stage by stage: extract -> separate -> transcribe -> translate ->
-synthesize -> remix -> mux. Each stage's cache key is built from the folders of the
-stages it reads, so a change redoes only what depends on it."""
+"""The video dub, stage by stage: extract -> separate -> transcribe -> diarize ->
+translate -> synthesize (fit planner + TTS) -> remix -> mux; with ``--srt`` your own
+subtitles replace transcription and translation. Each stage's cache key is built from
+the folders of the stages it reads, so a change redoes only what depends on it."""
 
 from __future__ import annotations
 
@@ -65,9 +66,12 @@ def rewriter(name: str | None, lang: str, options: DubOptions):
 def write_subtitles(output: Path, lines: list[dict], transcript: dict | None, lang: str,
                     spoken: str | None) -> dict[str, Path]:
     """SRT and VTT of what is said (on the dubbed timeline) and, when it was transcribed,
-    of what the source said, next to the output: ``OUT.en.srt``, ``OUT.es.vtt``..."""
+    of what the source said, next to the output: ``OUT.en.srt``, ``OUT.es.vtt``...
+    Speaker names are written only when they came from the user's subtitles (the labels
+    diarization gives, S1, S2..., mean nothing to a viewer)."""
     written = {}
-    dubbed = [Cue(i, line["start"], line["end"], line["text"], line.get("speaker"))
+    named = transcript is None
+    dubbed = [Cue(i, line["start"], line["end"], line["text"], line.get("speaker") if named else None)
               for i, line in enumerate(lines) if line.get("text") and line["end"] > line["start"]]
     tracks = {lang: dubbed}
     if transcript is not None and spoken and spoken != lang:

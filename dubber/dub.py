@@ -139,7 +139,7 @@ def dub_video(options: DubOptions, progress: Progress | None = None) -> dict:
             seg["speaker"] = label
             if label in speakers["references"]:
                 seg["reference"] = str(dia_dir / speakers["references"][label])
-        tr_dir, translated = ws.run(
+        _, translated = ws.run(
             "translate", translate.VERSION,
             {"from": asr_dir.name, "target": lang, "translator": options.translator, "asr": options.asr,
              "model": options.asr_model, **options.translator_options.cache_key()},

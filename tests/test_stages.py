@@ -84,3 +84,27 @@ def test_workspace_caches_and_never_keeps_a_failed_stage(tmp_path):
         ws.run("stage", "1", {"a": 3}, broken)
     leftovers = [p for p in (tmp_path / "stage").iterdir() if p.name not in (first.name, ws.run("stage", "1", {"a": 2}, work)[0].name)]
     assert leftovers == []
+
+
+def test_whisper_answers_in_spanish_then_the_words_are_translated(tmp_path, monkeypatch):
+    """Orchestration: when Whisper's translate task keeps answering in the source language,
+    the line goes to an offline text translator (apertium es->en) instead."""
+    import shutil
+
+    from dubber.media import write_wav
+    from pipelines import translate, translators
+
+    if not translators.BACKENDS["apertium"].covers("es", "en") or shutil.which("apertium") is None:
+        pytest.skip("apertium-eng-spa is not installed")
+
+    class Parrot:
+        def translate(self, clip, language, temperature=0.0):
+            return "Las comadrejas se han comido nuestro sistema telefónico."
+
+    monkeypatch.setattr(translate, "get_asr", lambda *a: Parrot())
+    wav = write_wav(tmp_path / "a.wav", np.zeros(48_000 * 3, np.float32), 48_000)
+    segments = [{"start": 0.5, "end": 2.5, "text": "Las comadrejas se han comido nuestro sistema telefónico."}]
+    out = translate.translate(wav, segments, "es", "en", "whisper", "faster-whisper", "base", "cpu",
+                              lambda d, n: (lambda k=1: None))
+    line = out["segments"][0]
+    assert line["translated_by"] == "apertium" and "system" in line["text"].lower()

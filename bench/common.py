@@ -7,6 +7,7 @@ import unicodedata
 
 import numpy as np
 
+_ABBREVIATIONS = {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint"}
 _NUMBER_WORDS = {"0": "zero", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five", "6": "six",
                  "7": "seven", "8": "eight", "9": "nine", "10": "ten"}
 
@@ -15,9 +16,9 @@ def normalize(text: str) -> list[str]:
     """Lower case, no punctuation or accents, contractions kept as one word."""
     text = unicodedata.normalize("NFKD", text.lower())
     text = "".join(c for c in text if not unicodedata.combining(c))
-    text = text.replace("’", "'")
+    text = text.replace("’", "'").replace("-", " ")  # "ill-disposed" is "ill disposed"
     words = re.findall(r"[a-z0-9]+(?:'[a-z]+)?", text)
-    return [_NUMBER_WORDS.get(w, w) for w in words]
+    return [_NUMBER_WORDS.get(w, _ABBREVIATIONS.get(w, w)) for w in words]
 
 
 def edit_distance(ref: list[str], hyp: list[str]) -> int:

@@ -18,7 +18,7 @@ from dubber.media import read_wav, resample
 
 from . import whisper_model
 
-VERSION = "4"
+VERSION = "5"
 ASR_RATE = 16_000
 SENTENCE_END = (".", "?", "!", "。", "？", "！")
 
@@ -66,6 +66,14 @@ def speech_regions(speech16k: np.ndarray) -> list[tuple[float, float]]:
 
     options = VadOptions(threshold=0.5, min_speech_duration_ms=120, min_silence_duration_ms=250, speech_pad_ms=30)
     return [(r["start"] / ASR_RATE, r["end"] / ASR_RATE) for r in get_speech_timestamps(speech16k, options)]
+
+
+def voiced_share(start: float, end: float, regions: list[tuple[float, float]]) -> float:
+    """The share of [start, end] that the VAD marks as voice."""
+    if end <= start:
+        return 0.0
+    voiced = sum(max(0.0, min(b, end) - max(a, start)) for a, b in regions)
+    return voiced / (end - start)
 
 
 def snap(start: float, end: float, regions: list[tuple[float, float]], reach: float = 0.5) -> tuple[float, float]:
@@ -174,6 +182,8 @@ def transcribe(dialogue_wav: Path, backend: str, model_name: str, language: str 
     out: list[dict] = []
     for unit in split_words(result.words):
         text = "".join(w["word"] for w in unit).strip()
+        if regions and voiced_share(unit[0]["start"], unit[-1]["end"], regions) < 0.3:
+            continue  # words where the VAD hears (almost) no voice: Whisper's hallucination in silence
         start, end = snap(unit[0]["start"], unit[-1]["end"], regions)
         if out and start < out[-1]["end"]:  # snapping never makes two lines overlap
             start = out[-1]["end"]

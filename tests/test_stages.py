@@ -108,3 +108,10 @@ def test_whisper_answers_in_spanish_then_the_words_are_translated(tmp_path, monk
                               lambda d, n: (lambda k=1: None))
     line = out["segments"][0]
     assert line["translated_by"] == "apertium" and "system" in line["text"].lower()
+
+
+def test_voiced_share():
+    regions = [(1.0, 2.0), (3.0, 4.0)]
+    assert asr.voiced_share(1.0, 2.0, regions) == 1.0
+    assert asr.voiced_share(1.5, 3.5, regions) == pytest.approx(0.5)
+    assert asr.voiced_share(5.0, 6.0, regions) == 0.0

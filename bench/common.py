@@ -54,6 +54,15 @@ def transcribe(audio: np.ndarray, sample_rate: int, language: str = "en") -> str
     return " ".join(s.text.strip() for s in segments)
 
 
+def si_sdr(estimate: np.ndarray, reference: np.ndarray) -> float:
+    """Scale-invariant signal-to-distortion ratio in dB (higher: closer to the reference)."""
+    reference = reference - reference.mean()
+    estimate = estimate - estimate.mean()
+    scale = np.dot(estimate, reference) / np.dot(reference, reference)
+    target = scale * reference
+    return float(10 * np.log10(np.sum(target**2) / max(1e-12, np.sum((estimate - target) ** 2))))
+
+
 def table(headers: list[str], rows: list[list]) -> str:
     """A plain Markdown table (pastes into an issue note as it is)."""
     cells = [[f"{c:.3f}" if isinstance(c, float) else str(c) for c in row] for row in rows]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import table, transcribe, wer
+from bench.common import si_sdr, table, transcribe, wer
 from dubber.errors import DubError
 from dubber.media import read_wav, resample
 
@@ -30,14 +30,6 @@ MUSIC = Path("/usr/share/asterisk/moh")
 RATE = 48_000
 SNRS = (0, 5, 10)
 PROMPT_NAMES = ("vm-intro", "queue-thankyou", "conf-getpin", "vm-incorrect", "agent-loginok", "auth-thankyou")
-
-
-def si_sdr(estimate: np.ndarray, reference: np.ndarray) -> float:
-    reference = reference - reference.mean()
-    estimate = estimate - estimate.mean()
-    scale = np.dot(estimate, reference) / np.dot(reference, reference)
-    target = scale * reference
-    return float(10 * np.log10(np.sum(target**2) / max(1e-12, np.sum((estimate - target) ** 2))))
 
 
 def load(path: Path) -> np.ndarray:

@@ -5,19 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.common import si_sdr
 from dubber.errors import BackendError, ModelError
 from pipelines import separate
 
 SPEECH = Path("/usr/share/asterisk/sounds/en")  # Debian asterisk-core-sounds-en-wav (8 kHz prompts)
 MUSIC = Path("/usr/share/asterisk/moh")  # Debian asterisk-moh-opsound-wav (8 kHz music)
-
-
-def si_sdr(estimate, reference):
-    reference = reference - reference.mean()
-    estimate = estimate - estimate.mean()
-    scale = np.dot(estimate, reference) / np.dot(reference, reference)
-    target = scale * reference
-    return 10 * np.log10(np.sum(target**2) / np.sum((estimate - target) ** 2))
 
 
 def tiny_demucs():

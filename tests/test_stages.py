@@ -3,18 +3,11 @@
 import numpy as np
 import pytest
 
+from bench.common import si_sdr
 from dubber.errors import BackendError
 from dubber.runner import Workspace
 from pipelines import asr, separate
 from pipelines.remix import _duck_curve
-
-
-def si_sdr(estimate, reference):
-    reference = reference - reference.mean()
-    estimate = estimate - estimate.mean()
-    scale = np.dot(estimate, reference) / np.dot(reference, reference)
-    target = scale * reference
-    return 10 * np.log10(np.sum(target**2) / np.sum((estimate - target) ** 2))
 
 
 def test_deepfilternet_cleans_speech_in_noise(tts):

@@ -617,7 +617,7 @@ class _Ray:
         for actor in self.actors:
             try:
                 self.ray.kill(actor)
-            except Exception:
+            except Exception:  # an actor that already died needs no killing; shutdown follows
                 pass
         if self.started:
             self.ray.shutdown()

@@ -71,9 +71,10 @@ def _fail(exc: BaseException, debug: bool) -> None:
     if isinstance(exc, KeyboardInterrupt):
         click.echo("dub: interrupted; rerun the same command to resume", err=True)
         sys.exit(130)
-    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"dub-error-{int(time.time())}.log"
+    import tempfile
     import traceback
 
+    log = Path(tempfile.gettempdir()) / f"dub-error-{int(time.time())}.log"
     log.write_text("".join(traceback.format_exception(exc)))
     click.echo(f"dub: internal error: {type(exc).__name__}: {exc} (details in {log})", err=True)
     sys.exit(1)

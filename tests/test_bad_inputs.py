@@ -109,3 +109,16 @@ def test_debug_shows_the_traceback(tmp_path):
     empty.touch()
     result = CliRunner().invoke(main, [str(empty), "--lang", "en", "-o", str(tmp_path / "o.mp4"), "--debug"])
     assert result.exit_code != 0 and result.exception is not None
+
+
+def test_internal_error_exits_1_with_a_log(tmp_path, monkeypatch):
+    import dubber.dub
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(dubber.dub, "dub_video", broken)
+    result = CliRunner().invoke(main, [str(SAMPLE), "--lang", "en", "-o", str(tmp_path / "o.mp4")])
+    assert result.exit_code == 1 and "internal error: RuntimeError: a bug" in result.output
+    log = result.output.split("details in ")[1].rstrip(")\n")
+    assert "Traceback" in open(log).read()

@@ -170,11 +170,16 @@ def _load_asr(name: str, model: str, device: str) -> ASRBackend:
     return getattr(importlib.import_module(module), cls)(model, device)
 
 
+def load_speech(wav: Path) -> np.ndarray:
+    """A WAV as the mono 16 kHz float32 signal Whisper, the VAD and the speaker encoder take."""
+    audio, rate = read_wav(wav)
+    mono = audio if audio.ndim == 1 else audio.mean(axis=1)
+    return resample(mono, rate, ASR_RATE)
+
+
 def transcribe(dialogue_wav: Path, backend: str, model_name: str, language: str | None, device: str,
                progress: Callable[[str, int], Callable[[int], None]]) -> dict:
-    audio, rate = read_wav(dialogue_wav)
-    mono = audio if audio.ndim == 1 else audio.mean(axis=1)
-    speech = resample(mono, rate, ASR_RATE)
+    speech = load_speech(dialogue_wav)
     asr = get_asr(backend, model_name, device)
     tick = progress("transcribing", max(1, int(len(speech) / ASR_RATE)))
     result = asr.transcribe(speech, language, tick)

@@ -214,11 +214,11 @@ VERSION = "1"
 def diarize_stage(dialogue_wav, segments: list[dict], num_speakers: int | None, folder) -> dict:
     """The pipeline stage: a speaker per dubbing segment and a reference clip per speaker
     (written as 16 kHz WAVs in the stage folder) for the TTS core's voice matching."""
-    from dubber.media import read_wav, resample, write_wav
+    from dubber.media import write_wav
 
-    audio, rate = read_wav(dialogue_wav)
-    mono = audio if audio.ndim == 1 else audio.mean(axis=1)
-    speech = resample(mono, rate, 16_000)
+    from .asr import load_speech
+
+    speech = load_speech(dialogue_wav)
     labels = diarize(speech, segments, num_speakers)
     clips = reference_clips(speech, segments, labels)
     references = {}

@@ -34,7 +34,7 @@ def mux(source: Path, mix_wav: Path, output: Path, has_video: bool, lang: str, *
     with atomic_path(output, suffix=suffix) as tmp:
         if has_video:
             maps = ["-map", "0:v:0", "-map", "1:a:0"] + (["-map", "0:a:0"] if keep_original else [])
-            original = ["-c:a:1", codec, *([f"-b:a:1", "192k"] if bitrate else []), "-metadata:s:a:1",
+            original = ["-c:a:1", codec, *(["-b:a:1", "192k"] if bitrate else []), "-metadata:s:a:1",
                         f"language={iso639_2(source_lang)}", "-metadata:s:a:1", "title=Original",
                         "-disposition:a:1", "0"] if keep_original else []
             subs: list[str] = []

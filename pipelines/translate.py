@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Callable
 
 from dubber.errors import BackendError
-from dubber.media import read_wav, resample
 
 from . import translators
-from .asr import ASR_RATE, get_asr, segment_audio
+from .asr import get_asr, load_speech, segment_audio
 from .translators import BACKENDS, TranslatorOptions, get_translator
 
 VERSION = "3"
@@ -73,9 +72,7 @@ def translate(dialogue_wav: Path, segments: list[dict], source: str, target: str
                 out.append({"start": seg["start"], "end": seg["end"], "source_text": seg["text"], "text": text})
             tick(len(batch))
         return {"translator": translator, "segments": out}
-    audio, rate = read_wav(dialogue_wav)
-    mono = audio if audio.ndim == 1 else audio.mean(axis=1)
-    speech = resample(mono, rate, ASR_RATE)
+    speech = load_speech(dialogue_wav)
     asr = get_asr(asr_backend, model_name, device)
     fallback = _text_fallback(source, target, options, device)
     for seg in segments:

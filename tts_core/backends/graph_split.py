@@ -59,9 +59,8 @@ def _ancestors(producers: dict, targets: list[str], stop: set[str]) -> set[int]:
     return nodes
 
 
-def _rewire(model: onnx.ModelProto, cut: Cut, durations_type: int) -> list[str]:
-    """Drop the rounding and the random draws; they become graph inputs. Returns the
-    names of the new noise inputs."""
+def _rewire(model: onnx.ModelProto, cut: Cut, durations_type: int) -> None:
+    """Drop the rounding and the random draws; they become graph inputs."""
     graph = model.graph
     producers = {o: n for n in graph.node for o in n.output}
     for name in (cut.natural, cut.rounded, *cut.prosody):
@@ -89,11 +88,10 @@ def _rewire(model: onnx.ModelProto, cut: Cut, durations_type: int) -> list[str]:
     noises = sorted(v for v in renames.values() if v != "durations")
     graph.input.extend(helper.make_tensor_value_info(n, TensorProto.FLOAT, [None] * 3) for n in noises)
     graph.input.append(helper.make_tensor_value_info("durations", durations_type, [None] * (rank or 3)))
-    return noises
 
 
 def _stages(model: onnx.ModelProto, cut: Cut, durations_type: int) -> list[onnx.ModelProto]:
-    noises = _rewire(model, cut, durations_type)
+    _rewire(model, cut, durations_type)
     model = onnx.shape_inference.infer_shapes(model)
     graph = model.graph
     producers = {o: n for n in graph.node for o in n.output}

@@ -15,7 +15,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 from onnx import TensorProto
 
 from ..errors import EmptyTextError, ModelFileError, UnknownBackendError, UnsupportedRequestError

@@ -41,24 +41,28 @@ the same fingerprint is ``skipped``; any other job runs again, and the stage cac
 folders are written atomically, so nothing half-written is ever reused. Ctrl-C stops the
 batch (workers included); rerunning the same command resumes it.
 
-Scheduling and memory (the honest version)
-------------------------------------------
-The unit of work is a whole job, not a stage. With ``--jobs 1`` (the default) jobs run
-one after another in the calling process; each stage loads its model lazily on first use
-and keeps it in a per-process ``lru_cache``, so the second job reuses the loaded Whisper,
-translator and TTS models. Peak memory is therefore that of one dub (``bench.batch``
-measured about 0.6 GB per worker with ``--separator none``; DeepFilterNet adds to it).
-Jobs are ordered so that all the languages of one input follow each other: the first
-language runs alone, and the extract, separate and transcribe stages it leaves in the
-stage cache are reused by the other languages of that input, which are only then
-scheduled (so two workers never redo the same upstream stages at the same time).
+Scheduling and memory
+---------------------
+By default a batch is *stage-major* (``--order stage``): extraction runs over every
+job, then separation over every job, then transcription, diarization, translation,
+synthesis, and finally remix and mux. Before a worker starts a stage it releases the
+models the previous stage loaded (:mod:`dubber.resident`), so Whisper and the TTS
+model are never in memory together, and each model is loaded once per worker per
+batch rather than once per file. Every stage leaves its output in the stage cache, so
+a job picks up in the next stage exactly where it stopped, and a job that fails in one
+stage is dropped from the later ones. In the stages that all languages of one input
+share (extract to diarize) its first language runs before the others are scheduled, so
+two workers never do the same work at once.
+
+``--order file`` runs each job from extraction to mux before the next, keeping every
+model loaded (the ASR, translation and TTS models resident together): the first output
+comes sooner, at the cost of peak memory.
 
 ``--jobs N`` runs N worker processes (``concurrent.futures.ProcessPoolExecutor``, spawn
-context). Each worker keeps the models it loaded for all the jobs it runs, so memory
-grows about N times, and the workers compete for the same cores: every stage is
-already multi-threaded, so more workers than physical cores rarely helps. There is no
-stage-level scheduler (one shared ASR model feeding many TTS workers, say): a job holds
-its worker from extraction to mux. :func:`memory_cap` bounds N by the memory available.
+context) that live for the whole batch. Each worker holds the models of the current
+stage, so memory grows about N times, and the workers compete for the same cores: every
+stage is already multi-threaded, so more workers than physical cores rarely helps.
+:func:`memory_cap` bounds N by the memory available.
 
 Ray
 ---
@@ -158,7 +162,7 @@ class JobResult:
     input: str
     lang: str
     output: str
-    status: str  # done | skipped | failed
+    status: str  # done | skipped | failed; staged between the stages of a stage-major batch
     seconds: float
     reason: str = ""
     duration: float = 0.0  # media seconds dubbed (from the report)
@@ -434,13 +438,29 @@ def one_line(exc: BaseException) -> str:
     return text[:300]
 
 
-def run_job(job: Job | dict) -> dict:
-    """Dub one job; never raises (except KeyboardInterrupt). Returns a JobResult as a dict."""
+def merge_stages(prior: dict, stages: dict, cached: dict) -> tuple[dict, dict]:
+    """Stage timings of a job run in phases: a stage keeps the time of the phase that did
+    its work, not of the later phases that only found it in the cache."""
+    times, hits = dict(prior.get("stages", {})), dict(prior.get("cached", {}))
+    for stage, seconds in stages.items():
+        if stage not in times or not cached.get(stage, False):
+            times[stage], hits[stage] = seconds, cached.get(stage, False)
+    return times, hits
+
+
+def run_job(job: Job | dict, until: str | None = None, prior: dict | None = None) -> dict:
+    """Dub one job; never raises (except KeyboardInterrupt). Returns a JobResult as a dict.
+
+    With ``until`` (a stage of :data:`dubber.dub.STAGES`) the job runs up to that stage,
+    after releasing the models that stage does not use, and comes back ``staged``;
+    ``prior`` is the result of its previous phase, so seconds and stage times add up.
+    """
     if isinstance(job, dict):
         job = Job(**job)
-    started = time.perf_counter()
+    prior = prior or {}
+    started = time.perf_counter() - float(prior.get("seconds", 0.0))
     base = dict(input=job.input, lang=job.lang, output=job.output, worker=os.getpid())
-    done = finished(job)
+    done = finished(job) if not prior else None
     if done is not None:
         return JobResult(**base, status="skipped", seconds=time.perf_counter() - started, reason="done earlier",
                          duration=float(done.get("duration") or 0.0), stages=done.get("stages", {}),
@@ -450,10 +470,14 @@ def run_job(job: Job | dict) -> dict:
     from .dub import dub_video
 
     logging.getLogger("faster_whisper").setLevel(logging.ERROR)
+    if until is not None:
+        from .resident import release_for
+
+        release_for(until)
     stamp = fingerprint(job)
     try:
         Path(job.output).resolve().parent.mkdir(parents=True, exist_ok=True)
-        report = dub_video(dub_options(job))
+        report = dub_video(dub_options(job), until=until)
     except Exception as exc:  # one job's failure is recorded; the batch goes on
         seconds = time.perf_counter() - started
         reason = one_line(exc)
@@ -462,10 +486,14 @@ def run_job(job: Job | dict) -> dict:
             "fingerprint": stamp, "traceback": None if isinstance(exc, UserError) else traceback.format_exc()}})
         return JobResult(**base, status="failed", seconds=seconds, reason=reason).to_dict()
     seconds = time.perf_counter() - started
+    stages, cached = merge_stages(prior, report["stages"], report["cached"])
+    if "until" in report:
+        return JobResult(**base, status="staged", seconds=seconds, stages=stages, cached=cached).to_dict()
+    report["stages"], report["cached"] = {k: round(v, 3) for k, v in stages.items()}, cached
     report["batch"] = {"status": "done", "seconds": round(seconds, 3), "where": job.where, "fingerprint": stamp}
     _write_report(job, report)  # last: its "done" is what a rerun trusts
     return JobResult(**base, status="done", seconds=seconds, duration=float(report.get("duration") or 0.0),
-                     stages=report.get("stages", {}), cached=report.get("cached", {})).to_dict()
+                     stages=stages, cached=cached).to_dict()
 
 
 def _write_report(job: Job, report: dict) -> None:
@@ -494,8 +522,8 @@ class _Inline:
 
     slots = 1
 
-    def submit(self, job: Job):
-        return run_job(job)
+    def submit(self, job: Job, until: str | None = None, prior: dict | None = None):
+        return run_job(job, until, prior)
 
     def wait(self, handles: list) -> list:
         return handles[:1]
@@ -511,18 +539,27 @@ def _pool_init(env: dict) -> None:
     os.environ.update(env)
 
 
+def _thread_env(workers: int) -> dict:
+    """Thread counts for ``workers`` processes sharing this machine's cores: each stage is
+    multi-threaded (torch, CTranslate2, BLAS), and two workers each running as many threads
+    as there are cores spin against each other (measured: diarization 20x slower)."""
+    share = str(max(1, (os.cpu_count() or 1) // workers))
+    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    return {name: os.environ.get(name, share) for name in names}
+
+
 class _Pool:
     def __init__(self, workers: int):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         self.slots = workers
-        env = {k: v for k, v in os.environ.items() if k.startswith("DUB_")}
+        env = {k: v for k, v in os.environ.items() if k.startswith("DUB_")} | _thread_env(workers)
         self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                             initializer=_pool_init, initargs=(env,))
 
-    def submit(self, job: Job):
-        return self.executor.submit(run_job, job.to_dict())
+    def submit(self, job: Job, until: str | None = None, prior: dict | None = None):
+        return self.executor.submit(run_job, job.to_dict(), until, prior)
 
     def wait(self, handles: list) -> list:
         from concurrent.futures import FIRST_COMPLETED, wait
@@ -549,8 +586,8 @@ class DubWorker:
     def __init__(self, env: dict):
         os.environ.update(env)
 
-    def run(self, job: dict) -> dict:
-        return run_job(job)
+    def run(self, job: dict, until: str | None = None, prior: dict | None = None) -> dict:
+        return run_job(job, until, prior)
 
     def pid(self) -> int:
         return os.getpid()
@@ -590,9 +627,9 @@ class _Ray:
         self.idle = deque(self.actors)
         self.busy: dict = {}
 
-    def submit(self, job: Job):
+    def submit(self, job: Job, until: str | None = None, prior: dict | None = None):
         actor = self.idle.popleft()
-        ref = actor.run.remote(job.to_dict())
+        ref = actor.run.remote(job.to_dict(), until, prior)
         self.busy[ref] = actor
         return ref
 
@@ -638,15 +675,27 @@ class BatchInterrupted(KeyboardInterrupt):
         self.results = results
 
 
+ORDERS = ("stage", "file")
+
+
 def run_batch(jobs: list[Job], *, workers: int = 1, ray: bool = False, ray_address: str | None = None,
-              pool: bool | None = None, on_result: Callable[[dict], None] | None = None) -> list[dict]:
+              pool: bool | None = None, order: str = "stage", on_result: Callable[[dict], None] | None = None,
+              on_stage: Callable[[str, int], None] | None = None) -> list[dict]:
     """Run every job; return their results (dicts of :class:`JobResult`) in job order.
 
-    ``workers`` > 1 (or ``pool=True``) runs a spawn process pool; ``ray=True`` runs Ray
-    actors (``workers`` of them, or as many as the cluster's CPUs allow). The first job of
-    each input runs before its other languages are scheduled, so those find the upstream
-    stages cached. Raises :class:`BatchInterrupted` on Ctrl-C.
+    ``order="stage"`` runs one stage over every job before the next stage starts, and each
+    worker releases the models of the finished stage first (so the ASR and TTS models are
+    never resident together); ``order="file"`` runs each job from start to end and keeps
+    every model loaded. ``workers`` > 1 (or ``pool=True``) runs a spawn process pool;
+    ``ray=True`` runs Ray actors (``workers`` of them, or as many as the cluster's CPUs
+    allow). In the stages all languages of an input share, its first job runs before the
+    others are scheduled, so those find them cached. Raises :class:`BatchInterrupted` on
+    Ctrl-C.
     """
+    from .dub import STAGES
+
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, not {order!r}")
     jobs = order_jobs(jobs)
     if ray:
         backend = _Ray(ray_address, workers if workers and workers > 0 else None, len(jobs))
@@ -654,46 +703,68 @@ def run_batch(jobs: list[Job], *, workers: int = 1, ray: bool = False, ray_addre
         backend = _Pool(max(1, min(workers, len(jobs))))
     else:
         backend = _Inline()
-    followers: dict[str, deque] = {}
-    ready: deque[Job] = deque()
-    for job in jobs:
-        key = os.path.abspath(job.input)
-        if key in followers:
-            followers[key].append(job)
-        else:
-            followers[key] = deque()
-            ready.append(job)
     index = {id(job): i for i, job in enumerate(jobs)}
     results: list[dict | None] = [None] * len(jobs)
-    running: dict[Any, Job] = {}
+    prior: dict[int, dict] = {}
     interrupted = False
     try:
-        while ready or running:
-            while ready and len(running) < backend.slots:
-                job = ready.popleft()
-                running[_Handle(backend.submit(job))] = job
-            for handle in backend.wait([h.value for h in running]):
-                wrapper = next(h for h in running if h.value is handle)
-                job = running.pop(wrapper)
-                try:
-                    result = backend.result(handle)
-                except _WorkerLost as exc:
-                    result = JobResult(job.input, job.lang, job.output, "failed", 0.0,
-                                       f"worker lost: {exc}").to_dict()
-                except Exception as exc:  # a worker process that died (out of memory...)
-                    result = JobResult(job.input, job.lang, job.output, "failed", 0.0,
-                                       f"worker lost: {one_line(exc)}").to_dict()
+        live = jobs
+        for stage in (STAGES if order == "stage" else (None,)):
+            if not live:
+                break
+            if on_stage and stage:
+                on_stage(stage, len(live))
+            shared = stage is None or STAGES.index(stage) <= STAGES.index("diarize")
+            staged = set()
+            for job, result in _run_stage(backend, live, stage, prior, shared):
+                if result["status"] == "staged":
+                    prior[id(job)] = result
+                    staged.add(id(job))
+                    continue
                 results[index[id(job)]] = result
                 if on_result:
                     on_result(result)
-                # Its upstream stages are now cached: the other languages of this input may go.
-                ready.extendleft(reversed(followers.pop(os.path.abspath(job.input), deque())))
+            live = [job for job in live if id(job) in staged]
     except KeyboardInterrupt:
         interrupted = True
         raise BatchInterrupted([r for r in results if r is not None]) from None
     finally:
         backend.close(interrupted)
     return [r for r in results if r is not None]
+
+
+def _run_stage(backend, jobs: list[Job], until: str | None, prior: dict[int, dict], shared: bool):
+    """Yield (job, result) as the jobs finish ``until`` (or their whole dub when None).
+
+    ``shared``: the stage's output is the same for every language of an input, so the
+    first job of each input runs alone and its other languages follow once it is cached
+    (two workers never do the same work at once)."""
+    followers: dict[str, deque] = {}
+    ready: deque[Job] = deque()
+    for job in jobs:
+        key = os.path.abspath(job.input)
+        if shared and key in followers:
+            followers[key].append(job)
+        else:
+            followers.setdefault(key, deque())
+            ready.append(job)
+    running: dict[Any, Job] = {}
+    while ready or running:
+        while ready and len(running) < backend.slots:
+            job = ready.popleft()
+            running[_Handle(backend.submit(job, until, prior.get(id(job))))] = job
+        for handle in backend.wait([h.value for h in running]):
+            wrapper = next(h for h in running if h.value is handle)
+            job = running.pop(wrapper)
+            try:
+                result = backend.result(handle)
+            except _WorkerLost as exc:
+                result = JobResult(job.input, job.lang, job.output, "failed", 0.0, f"worker lost: {exc}").to_dict()
+            except Exception as exc:  # a worker process that died (out of memory...)
+                result = JobResult(job.input, job.lang, job.output, "failed", 0.0,
+                                   f"worker lost: {one_line(exc)}").to_dict()
+            yield job, result
+            ready.extendleft(reversed(followers.pop(os.path.abspath(job.input), deque())))
 
 
 class _Handle:

@@ -258,6 +258,9 @@ def tts(text, output, duration, target_tokens, duration_scale, tts_backend, voic
               help="Run on Ray: a local instance, or the cluster at ADDRESS (HEAD:6379). Needs pip install 'dub[ray]'.")
 @click.option("--work-dir", type=click.Path(path_type=Path), help="Stage cache shared by the jobs "
               "[default: ~/.cache/dub/work].")
+@click.option("--order", type=click.Choice(["stage", "file"]), default="stage", show_default=True,
+              help="stage: each stage over every file before the next loads its model (the ASR and TTS models are "
+              "never in memory together); file: each file start to end, every model kept loaded.")
 @click.option("--report-dir", type=click.Path(path_type=Path), help="Per-job reports go here "
               "[default: OUTPUT.report.json beside each output].")
 @click.option("--separator", help="Default for every job (a manifest column overrides it): deepfilternet | none.")
@@ -270,7 +273,7 @@ def tts(text, output, duration, target_tokens, duration_scale, tts_backend, voic
 @click.option("--device", help="cpu or cuda, for every job.")
 @click.option("-q", "--quiet", is_flag=True, help="No per-job progress (the summary is still printed).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
-def batch(manifest, lang, out_dir, workers, ray_address, work_dir, report_dir, separator, tts_backend, voice,
+def batch(manifest, lang, out_dir, workers, ray_address, work_dir, order, report_dir, separator, tts_backend, voice,
           translator, source_lang, asr_model, loudness, device, quiet, debug):
     """Dub many files: MANIFEST is a CSV (input,lang,output[,tts,voice,...]), JSONL or YAML file, or a quoted
     glob ('videos/*.mp4') with --lang en,pt. One job per (input, language); a failed job does not stop the
@@ -316,6 +319,9 @@ def batch(manifest, lang, out_dir, workers, ray_address, work_dir, report_dir, s
             click.echo(f"[{done_count[0]}/{len(jobs)}] {Path(result['input']).name} -> {result['lang']}: "
                        f"{result['status']} in {result['seconds']:.1f}s{note}", err=True)
 
+    def on_stage(stage, count):
+        click.echo(f"dub: stage {stage} over {count} job{'s' if count > 1 else ''}", err=True)
+
     if not quiet:
         where = f"Ray ({ray_address or 'local'})" if use_ray else f"{count} worker{'s' if count > 1 else ''}"
         click.echo(f"dub: {len(jobs)} jobs on {where}", err=True)
@@ -325,7 +331,8 @@ def batch(manifest, lang, out_dir, workers, ray_address, work_dir, report_dir, s
     def work():
         try:
             return batch_mod.run_batch(jobs, workers=workers if use_ray else count, ray=use_ray,
-                                       ray_address=ray_address or None, on_result=on_result)
+                                       ray_address=ray_address or None, order=order, on_result=on_result,
+                                       on_stage=None if quiet else on_stage)
         except batch_mod.BatchInterrupted as stop:  # what finished is summarised; _fail adds the rerun hint
             click.echo(batch_mod.format_summary(stop.results, time.perf_counter() - started), err=True)
             raise KeyboardInterrupt from None

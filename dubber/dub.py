@@ -5,6 +5,7 @@ the folders of the stages it reads, so a change redoes only what depends on it."
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import time
@@ -40,6 +41,18 @@ def write_stems(folder: Path, mix_dir: Path, mixed: dict) -> None:
     for name, key in (("dialogue.wav", "dialogue"), ("music_effects.wav", "music_effects"), ("mix.wav", "mix")):
         with atomic_path(folder / name, suffix=".wav") as tmp:
             shutil.copyfile(mix_dir / mixed[key], tmp)
+
+
+def input_digest(path: Path) -> str:
+    """SHA-256 of the input, remembered per (path, size, mtime) within a process: a
+    stage-major batch enters the dub once per stage, and hours of video take seconds to hash."""
+    st = path.stat()
+    return _digest(str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_file(path)
 
 
 def spoken_or_und(transcript: dict) -> str:
@@ -82,8 +95,25 @@ def write_subtitles(output: Path, lines: list[dict], transcript: dict | None, la
     return written
 
 
-def dub_video(options: DubOptions, progress: Progress | None = None) -> dict:
+# The stages in order; "mux" stands for remix and mux, the end of the dub.
+STAGES = ("extract", "separate", "transcribe", "diarize", "translate", "synthesize", "mux")
+
+
+def dub_video(options: DubOptions, progress: Progress | None = None, until: str | None = None) -> dict:
+    """Dub ``options.input``; return the report. With ``until`` (a name in ``STAGES``), stop
+    once that stage is in the cache and return ``{"until", "stages", "cached"}`` instead: a
+    stage-major batch runs one stage over all its files before the next stage loads its
+    model."""
+    if until is not None and until not in STAGES:
+        raise ValueError(f"unknown stage {until!r}: one of {', '.join(STAGES)}")
     progress = progress or SilentProgress()
+
+    def reached(stage: str) -> bool:
+        return until is not None and STAGES.index(stage) >= STAGES.index(until)
+
+    def partial() -> dict:
+        return {"until": until, "stages": dict(ws.timings), "cached": dict(ws.cached)}
+
     source, output = Path(options.input), Path(options.output)
     check_paths(source, output)
     lang = asr.check_language(options.lang)
@@ -92,20 +122,25 @@ def dub_video(options: DubOptions, progress: Progress | None = None) -> dict:
     if source_lang and not options.srt:  # a pair no translator covers fails before any work too
         translate.choose(options.translator, source_lang, lang, options.translator_options)
     asr.check_backend(options.asr)
-    synthesize.check_language(options.tts, options.voice, lang, options.device)
+    if until in (None, STAGES[0]):  # a stage-major batch checks once, not in every stage
+        synthesize.check_language(options.tts, options.voice, lang, options.device)
     info = probe(source)
     if not info.has_audio:
         raise InputError(f"{source} has no audio stream: there is no dialogue to dub")
 
     ws = Workspace(Path(options.work_root), progress)
     task = progress.task
-    input_key = {"sha256": sha256_file(source)}
+    input_key = {"sha256": input_digest(source)}
     ext_dir, ext = ws.run("extract", extract.VERSION, input_key, lambda f: extract.extract(source, f))
+    if reached("extract"):
+        return partial()
     sep_dir, sep = ws.run(
         "separate", separate.VERSION, {"from": ext_dir.name, "separator": options.separator},
         lambda f: separate.separate(ext_dir / ext["audio"], options.separator, f, task),
     )
     dialogue = sep_dir / sep["dialogue"]
+    if reached("separate"):
+        return partial()
     if options.srt:
         # Your own subtitles: no transcription or translation; they are what gets said.
         cues = read_subtitles(options.srt)
@@ -131,6 +166,8 @@ def dub_video(options: DubOptions, progress: Progress | None = None) -> dict:
                 report_mod.write(Path(options.report), result)
             return result
         spoken = transcript["language"]
+        if reached("transcribe"):
+            return partial()
         dia_dir, speakers = ws.run(
             "diarize", diarize.VERSION, {"from": asr_dir.name, "speakers": options.speakers},
             lambda f: diarize.diarize_stage(dialogue, transcript["segments"], options.speakers, f),
@@ -139,6 +176,8 @@ def dub_video(options: DubOptions, progress: Progress | None = None) -> dict:
             seg["speaker"] = label
             if label in speakers["references"]:
                 seg["reference"] = str(dia_dir / speakers["references"][label])
+        if reached("diarize"):
+            return partial()
         _, translated = ws.run(
             "translate", translate.VERSION,
             {"from": asr_dir.name, "target": lang, "translator": options.translator, "asr": options.asr,
@@ -147,6 +186,8 @@ def dub_video(options: DubOptions, progress: Progress | None = None) -> dict:
                                           options.asr, options.asr_model, options.device, task,
                                           options.translator_options),
         )
+    if reached("translate"):  # with --srt, the subtitles stand for transcription and translation
+        return partial()
     if transcript is not None:  # who speaks each line (and a clip of their voice) follows the line
         for seg, heard in zip(translated["segments"], transcript["segments"]):
             seg.update({k: heard[k] for k in ("speaker", "reference") if k in heard})
@@ -160,6 +201,8 @@ def dub_video(options: DubOptions, progress: Progress | None = None) -> dict:
                                         extract.MIX_RATE, task, fit=options.fit, programme_end=ext["duration"],
                                         rewrite=rewriter(translated.get("translator"), lang, options)),
     )
+    if reached("synthesize"):
+        return partial()
     lines = synth["lines"]
     mix_dir, mixed = ws.run(
         "remix", remix.VERSION,

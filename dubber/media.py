@@ -54,8 +54,15 @@ def probe(path: str | Path) -> MediaInfo:
         raise InputError(f"input not found: {path}")
     if path.is_dir():
         raise InputError(f"input is a folder, not a media file: {path}")
-    if path.stat().st_size == 0:
+    st = path.stat()
+    if st.st_size == 0:
         raise InputError(f"input is empty (0 bytes): {path}; re-download or re-export it")
+    return _probe(path, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _probe(path: Path, size: int, mtime_ns: int) -> MediaInfo:
+    """ffprobe once per file version in a process (a stage-major batch enters a dub once per stage)."""
     proc = subprocess.run(
         [tool("ffprobe"), "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)],
         capture_output=True, text=True,

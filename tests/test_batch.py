@@ -109,7 +109,7 @@ def test_glob_skips_earlier_outputs(tmp_path):
 def test_ctrl_c_stops_the_batch_with_a_summary_and_a_hint(tmp_path, monkeypatch):
     import dubber.batch as batch
 
-    def fake(job):
+    def fake(job, until=None, prior=None):
         if job.input.endswith("b.mp4"):
             raise KeyboardInterrupt
         return batch.JobResult(job.input, job.lang, job.output, "done", 1.0).to_dict()
@@ -193,3 +193,78 @@ def test_ray_local(media, tmp_path):
     assert "Ray (local)" in result.output and "1 done" in result.output
     assert (tmp_path / "ray.en.mp4").is_file()
     assert not ray.is_initialized()  # the batch shut down the instance it started
+
+
+# ---------------------------------------------------------------- stage-major scheduling
+
+
+def test_stage_order_runs_each_stage_over_all_jobs_and_drops_failures(tmp_path, monkeypatch):
+    import dubber.batch as batch
+    from dubber.dub import STAGES
+
+    calls = []
+
+    def fake(job, until=None, prior=None):
+        calls.append((job.input, until))
+        if job.input == "b.mp4" and until == "transcribe":
+            return batch.JobResult(job.input, job.lang, job.output, "failed", 1.0, "no speech").to_dict()
+        status = "done" if until in (None, "mux") else "staged"
+        seconds = (prior or {}).get("seconds", 0.0) + 1.0
+        return batch.JobResult(job.input, job.lang, job.output, status, seconds).to_dict()
+
+    monkeypatch.setattr(batch, "run_job", fake)
+    jobs = [batch.Job(name, "en", f"{name}.en.mp4", f"{name}.json") for name in ("a.mp4", "b.mp4")]
+    stages_seen = []
+    results = batch.run_batch(jobs, on_stage=lambda stage, n: stages_seen.append((stage, n)))
+    upto = STAGES.index("transcribe")
+    assert calls == [(name, stage) for stage in STAGES[:upto + 1] for name in ("a.mp4", "b.mp4")] + [
+        ("a.mp4", stage) for stage in STAGES[upto + 1:]]
+    assert stages_seen == [(s, 2) for s in STAGES[:upto + 1]] + [(s, 1) for s in STAGES[upto + 1:]]
+    assert [(r["input"], r["status"]) for r in results] == [("a.mp4", "done"), ("b.mp4", "failed")]
+    assert results[0]["seconds"] == len(STAGES)  # the phases' seconds add up
+
+    calls.clear()
+    batch.run_batch(jobs, order="file")
+    assert calls == [("a.mp4", None), ("b.mp4", None)]
+
+
+def test_merge_stages_keeps_the_time_of_the_phase_that_did_the_work():
+    from dubber.batch import merge_stages
+
+    first = {"stages": {"extract": 2.0}, "cached": {"extract": False}}
+    times, cached = merge_stages(first, {"extract": 0.01, "separate": 5.0}, {"extract": True, "separate": False})
+    assert times == {"extract": 2.0, "separate": 5.0} and cached == {"extract": False, "separate": False}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("order, whisper_resident", [("stage", False), ("file", True)])
+def test_models_resident_when_the_tts_loads(media, tmp_path, monkeypatch, order, whisper_resident):
+    """Stage order: Whisper is gone from memory whenever the TTS model loads; file order keeps
+    it loaded (the second file's TTS load finds it resident)."""
+    from dubber import resident
+    from pipelines import synthesize
+
+    seen = []
+    real = synthesize.load_tts
+
+    def watched(*args):
+        seen.append(resident.resident())
+        return real(*args)
+
+    monkeypatch.setattr(synthesize, "load_tts", watched)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("one.mp4", "two.mp4"):
+        (folder / name).write_bytes((media / "clip.mp4").read_bytes())
+    work = tmp_path / "work"  # a fresh cache: every stage really runs and loads its model
+    result = run(folder / "*.mp4", "--lang", "en", "-o", tmp_path / "out", "--separator", "none", "--order", order,
+                 "--work-dir", work)
+    assert result.exit_code == 0, result.output
+    assert seen, "the TTS model was never loaded"
+    holds_whisper = ["pipelines.whisper_model:load" in loaded for loaded in seen]
+    assert any(holds_whisper) == whisper_resident, seen
+    if order == "stage":
+        assert "stage transcribe over 2 jobs" in result.output and "stage synthesize over 2 jobs" in result.output
+        report = json.loads((tmp_path / "out" / "one.en.mp4.report.json").read_text())
+        assert set(report["stages"]) >= {"extract", "separate", "transcribe", "translate", "synthesize", "remix", "mux"}
+        assert report["cached"]["transcribe"] is False  # the time of the phase that did the work, not a cache hit

@@ -19,7 +19,7 @@ from dubber.runner import Workspace
 
 from .fit import FitOptions, FittedLine, fit_timeline
 
-VERSION = "2"
+VERSION = "3"
 
 
 @functools.lru_cache(maxsize=2)
@@ -56,18 +56,26 @@ def synthesize(ws: Workspace, segments: list[dict], backend: str, voice: str | N
 
     spoken = [i for i, seg in enumerate(segments) if seg["text"].strip() and seg["end"] > seg["start"]]
     tts = load_tts(backend, voice, device, lang) if spoken else None
+
+    def reference_of(seg: dict) -> str | None:
+        """A speaker's own reference clip (from diarization) when the voice can follow one."""
+        return seg.get("reference") if tts.backend.supports_voice_reference and not speaker_wav else speaker_wav
+
     plans: dict[int, FittedLine] = {}
     if fit is not None and spoken:
         naturals, usable = [], []
         for i in spoken:
             try:
-                naturals.append(tts.natural_duration(segments[i]["text"].strip()))
+                # Measured in the voice that will speak the line (the speaker's matched voice).
+                naturals.append(tts.natural_duration(segments[i]["text"].strip(),
+                                                     speaker_wav=reference_of(segments[i])))
                 usable.append(i)
             except TTSError:
                 pass  # nothing speakable: reported below when synthesis refuses it too
         fitted = fit_timeline([segments[i] for i in usable], naturals, fit, end_of_programme=programme_end)
         if rewrite is not None:
-            fitted = _rewrite_misfits(segments, usable, naturals, fitted, fit, programme_end, tts, rewrite, rewritten)
+            fitted = _rewrite_misfits(segments, usable, naturals, fitted, fit, programme_end, tts, rewrite, rewritten,
+                                      reference_of)
         plans = {i: line for i, line in zip(usable, fitted)}
 
     tick = progress("synthesizing lines", len(segments))
@@ -92,8 +100,9 @@ def synthesize(ws: Workspace, segments: list[dict], backend: str, voice: str | N
             lines.append(record)
             tick(1)
             continue
-        # A speaker's own reference clip (from diarization) when the voice can follow one.
-        reference = seg.get("reference") if tts.backend.supports_voice_reference and not speaker_wav else speaker_wav
+        reference = reference_of(seg)
+        if reference:
+            record["reference"] = str(reference)
         key = {"v": VERSION, "text": text, "slot": slot, "backend": backend, "voice": voice, "lang": lang, "rate": rate,
                "reference": sha256_file(reference) if reference else None}
         path = ws.item_path("lines", key, ".wav")
@@ -124,7 +133,7 @@ def synthesize(ws: Workspace, segments: list[dict], backend: str, voice: str | N
 REWRITE_BELOW, REWRITE_ABOVE = 0.8, 1.5
 
 
-def _rewrite_misfits(segments, usable, naturals, fitted, fit, programme_end, tts, rewrite, rewritten):
+def _rewrite_misfits(segments, usable, naturals, fitted, fit, programme_end, tts, rewrite, rewritten, reference_of):
     """Rewrite lines the plan could not fit (too long even after borrowing, or far too
     short for their slot), measure them again and re-plan the timeline."""
     from tts_core import TTSError
@@ -145,7 +154,7 @@ def _rewrite_misfits(segments, usable, naturals, fitted, fit, programme_end, tts
         if not text or text == seg["text"]:
             continue
         try:
-            natural = tts.natural_duration(text)
+            natural = tts.natural_duration(text, speaker_wav=reference_of(seg))
         except TTSError:
             continue
         seg["first_text"], seg["text"] = seg["text"], text

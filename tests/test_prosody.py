@@ -70,6 +70,11 @@ def test_voice_reference_picks_the_closer_voice(kokoro, tmp_path):
     assert "jm_kumo" in match.weights
     assert speech.voice_similarity == match.similarity >= match.default_similarity
     assert len(speech.samples) == 48_000
+    # The natural length the fit planner sees is the matched voice's own free length.
+    text = "Please wait while I try to connect your call."
+    free = kokoro.synthesize(text, speaker_wav=ref_path)
+    assert kokoro.natural_duration(text, speaker_wav=ref_path) == pytest.approx(free.duration, abs=1 / 24_000)
+    assert abs(kokoro.natural_duration(text) - free.duration) > 0.05  # the default voice's pace differs
 
 
 def test_piper_refuses_what_it_cannot_do(tts, tmp_path):

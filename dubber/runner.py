@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 RESULT = "result.json"
+# A killed run's temporary stage folder is removed once it is this old (no stage runs for a
+# day; a younger one may belong to a run still going in another process).
+STALE_SECONDS = 24 * 3600
 
 
 def stable_hash(*parts: Any) -> str:
@@ -66,23 +69,28 @@ class Workspace:
         digest = stable_hash(name, version, key)
         final = self.root / name / digest
         start = time.perf_counter()
-        if (final / RESULT).is_file():
+        result = _read_result(final)
+        if result is not None:
             self.progress.stage(name, cached=True)
-            result = json.loads((final / RESULT).read_text())
             self.cached[name] = True
         else:
             self.progress.stage(name, cached=False)
+            if final.exists():  # a folder whose record is unreadable (a crash before it reached the disk)
+                shutil.rmtree(final, ignore_errors=True)
+            _remove_stale(self.root / name)
             tmp = self.root / name / f".tmp-{digest}-{uuid.uuid4().hex[:8]}"
-            tmp.mkdir(parents=True)
-            try:
+            try:  # made inside the try: a Ctrl-C just after mkdir must not leave it behind
+                tmp.mkdir(parents=True)
                 result = work(tmp)
                 (tmp / RESULT).write_text(json.dumps(result, indent=1))
                 try:
                     os.replace(tmp, final)
                 except OSError:
-                    # Another run finished the same stage first; its output is as good.
+                    # Another run finished the same stage first; its output is as good. Go on
+                    # with its record, so what follows matches the folder everyone reads.
                     if not (final / RESULT).is_file():
                         raise
+                    result = json.loads((final / RESULT).read_text())
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
             self.cached[name] = False
@@ -94,3 +102,22 @@ class Workspace:
     def item_path(self, group: str, key: dict, suffix: str) -> Path:
         """A per-item cache file (one dubbed line), keyed so an edited line alone is redone."""
         return self.root / group / f"{stable_hash(group, key)}{suffix}"
+
+
+def _read_result(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / RESULT).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _remove_stale(stage_folder: Path) -> None:
+    """Delete killed runs' ``.tmp-*`` folders older than ``STALE_SECONDS`` (each as big as
+    the stage's output: a long film's WAVs)."""
+    now = time.time()
+    for tmp in stage_folder.glob(".tmp-*"):
+        try:
+            if now - tmp.stat().st_mtime > STALE_SECONDS:
+                shutil.rmtree(tmp, ignore_errors=True)
+        except OSError:
+            pass  # another run removed it first

@@ -39,10 +39,10 @@ def atomic_path(final: str | Path, suffix: str = "") -> Iterator[Path]:
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix or final.suffix, dir=final.parent)
-    os.close(fd)
     tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes it private; outputs are ordinary files
-    try:
+    try:  # everything after mkstemp inside the try: a Ctrl-C here must not leave the file behind
+        os.close(fd)
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes it private; outputs are ordinary files
         yield tmp_path
         os.replace(tmp_path, final)
     finally:

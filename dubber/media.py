@@ -10,8 +10,10 @@ import json
 import shutil
 import subprocess
 import wave
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -96,39 +98,110 @@ def _probe(path: Path, size: int, mtime_ns: int) -> MediaInfo:
     )
 
 
-def decode_audio(path: str | Path, sample_rate: int, channels: int = 1) -> np.ndarray:
-    """Decode the first audio stream to float32, shape (samples,) or (samples, channels)."""
+def _decode(path: str | Path, sample_rate: int, channels: int, output: list[str]) -> bytes:
+    """Run ffmpeg on the first audio stream; its stdout. A file that will not decode is the user's to fix."""
     proc = subprocess.run(
-        [tool("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-f", "f32le",
-         "-acodec", "pcm_f32le", "-ac", str(channels), "-ar", str(sample_rate), "-"],
+        [tool("ffmpeg"), "-nostdin", "-y", "-v", "error", "-i", str(path), "-map", "0:a:0",
+         "-ac", str(channels), "-ar", str(sample_rate), *output],
         capture_output=True,
     )
     if proc.returncode != 0:
         detail = proc.stderr.decode(errors="replace").strip().splitlines()
         raise InputError(f"cannot decode audio of {path}: {detail[-1] if detail else 'ffmpeg failed'}")
-    audio = np.frombuffer(proc.stdout, dtype="<f4").copy()
+    return proc.stdout
+
+
+def decode_audio(path: str | Path, sample_rate: int, channels: int = 1) -> np.ndarray:
+    """Decode the first audio stream to float32, shape (samples,) or (samples, channels)."""
+    raw = _decode(path, sample_rate, channels, ["-f", "f32le", "-acodec", "pcm_f32le", "-"])
+    audio = np.frombuffer(raw, dtype="<f4").copy()
     return audio if channels == 1 else audio.reshape(-1, channels)
 
 
+def decode_to_wav(path: str | Path, wav: str | Path, sample_rate: int, channels: int) -> None:
+    """Decode the first audio stream straight into a 16-bit PCM WAV: hours of audio never
+    pass through memory. ``wav`` is overwritten (give it a temp path; see ``atomic_path``)."""
+    _decode(path, sample_rate, channels, ["-f", "wav", "-acodec", "pcm_s16le", str(wav)])
+
+
+@dataclass(frozen=True)
+class WavInfo:
+    sample_rate: int
+    channels: int
+    frames: int
+
+
+def wav_info(path: str | Path) -> WavInfo:
+    """A WAV's format and length from its header, without reading the samples."""
+    with wave.open(str(path), "rb") as w:
+        return WavInfo(w.getframerate(), w.getnchannels(), w.getnframes())
+
+
+def _from_pcm16(raw: bytes, channels: int) -> np.ndarray:
+    return (np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0).reshape(-1, channels)
+
+
+def _to_pcm16(audio: np.ndarray) -> bytes:
+    return (np.clip(audio, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
+
+
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """Read a 16-bit PCM WAV written by ``write_wav``: float32 (samples,) or (samples, ch)."""
+    """Read a 16-bit PCM WAV written by ``write_wav``: float32 (samples,) or (samples, ch).
+    For short audio (a line); a programme is read with ``read_wav_blocks``."""
     with wave.open(str(path), "rb") as w:
         rate, channels, n = w.getframerate(), w.getnchannels(), w.getnframes()
-        data = np.frombuffer(w.readframes(n), dtype="<i2").astype(np.float32) / 32768.0
-    return (data if channels == 1 else data.reshape(-1, channels)), rate
+        data = _from_pcm16(w.readframes(n), channels)
+    return (data[:, 0] if channels == 1 else data), rate
+
+
+def read_wav_blocks(path: str | Path, block: int, length: int | None = None, start: int = 0) -> Iterator[np.ndarray]:
+    """A 16-bit PCM WAV from frame ``start`` on, as float32 (samples, channels) blocks of
+    ``block`` frames (the last may be shorter), so memory does not grow with the programme's
+    length. With ``length``, exactly that many frames in all: the file cut, or padded with
+    silence past its end."""
+    with wave.open(str(path), "rb") as w:
+        channels, frames = w.getnchannels(), w.getnframes()
+        w.setpos(min(start, frames))
+        available = max(0, frames - start)
+        total = available if length is None else length
+        for offset in range(0, total, block):
+            n = min(block, total - offset)
+            data = _from_pcm16(w.readframes(min(n, max(0, available - offset))), channels)
+            if len(data) < n:
+                data = np.concatenate([data, np.zeros((n - len(data), channels), np.float32)])
+            yield data
+
+
+class WavWriter:
+    """Appends float blocks ((samples,) or (samples, channels)) to an open 16-bit WAV."""
+
+    def __init__(self, out: wave.Wave_write, channels: int):
+        self._out, self.channels = out, channels
+
+    def write(self, block: np.ndarray) -> None:
+        block = np.asarray(block, dtype=np.float32)
+        if (1 if block.ndim == 1 else block.shape[1]) != self.channels:
+            raise ValueError(f"a block of shape {block.shape} for a {self.channels}-channel WAV")
+        # Raw frames: the header's sizes are patched once, on close, not after every block.
+        self._out.writeframesraw(_to_pcm16(block))
+
+
+@contextmanager
+def wav_writer(path: str | Path, sample_rate: int, channels: int) -> Iterator[WavWriter]:
+    """A 16-bit PCM WAV written block by block into a temp file that is renamed into place
+    only when the ``with`` block ends without an error: never half-written."""
+    with atomic_path(path, suffix=".wav") as tmp, wave.open(str(tmp), "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate)
+        yield WavWriter(out, channels)
 
 
 def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
     """16-bit PCM WAV, written to a temp file and renamed into place."""
     audio = np.asarray(audio, dtype=np.float32)
-    channels = 1 if audio.ndim == 1 else audio.shape[1]
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).round().astype("<i2")
-    with atomic_path(path, suffix=".wav") as tmp:
-        with wave.open(str(tmp), "wb") as w:
-            w.setnchannels(channels)
-            w.setsampwidth(2)
-            w.setframerate(sample_rate)
-            w.writeframes(pcm.tobytes())
+    with wav_writer(path, sample_rate, 1 if audio.ndim == 1 else audio.shape[1]) as out:
+        out.write(audio)
     return Path(path)
 
 

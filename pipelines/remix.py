@@ -5,48 +5,129 @@ to the original dialogue; the background is ducked under the new speech by a sid
 that knows exactly where the lines are (it still holds some of the original voice) and
 restored between lines. The mix is brought to the source programme's integrated loudness
 (or a target) and through a true-peak limiter. It is exactly the programme's length.
+
+The mix is made ``BLOCK_SECONDS`` at a time, from the files, in a few passes (measure,
+level, write), so memory stays the same for a programme of any length.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 
 from dubber.errors import StageError
-from dubber.media import read_wav, write_wav
+from dubber.media import read_wav, read_wav_blocks, wav_info, wav_writer
 
 from . import loudness
 
-VERSION = "3"
+VERSION = "4"
 CODEC_HEADROOM_DB = 0.5
+BLOCK_SECONDS = 30
 
 
-def _active_rms(audio: np.ndarray, rate: int, spans: list[tuple[float, float]]) -> float:
-    parts = [audio[int(a * rate): int(b * rate)] for a, b in spans]
-    parts = [p for p in parts if len(p)]
-    if not parts:
-        return 0.0
-    joined = np.concatenate(parts)
-    return float(np.sqrt(np.mean(joined.astype(np.float64) ** 2)))
+def _rms(parts: Iterable[np.ndarray]) -> float:
+    """RMS of the parts joined end to end (0 when they hold nothing)."""
+    energy, count = 0.0, 0
+    for part in parts:
+        energy += float(np.sum(part.astype(np.float64) ** 2))
+        count += part.size
+    return float(np.sqrt(energy / count)) if count else 0.0
 
 
-def _duck_curve(spans: list[tuple[int, int]], length: int, floor: float, attack: int, release: int) -> np.ndarray:
-    """Background gain: ``floor`` under each line, linear ramps of ``attack`` samples before
-    it and ``release`` samples after it, 1.0 elsewhere (overlapping ramps take the lower)."""
-    gain = np.ones(length, np.float32)
+def _slots(wav: Path, spans: list[tuple[int, int]], block: int) -> Iterator[np.ndarray]:
+    """The audio of ``wav`` (channels averaged) in each span, read span by span."""
+    frames = wav_info(wav).frames
     for a, b in spans:
-        gain[a:b] = floor
-        lo = max(0, a - attack)
+        if min(b, frames) > a:
+            for part in read_wav_blocks(wav, block, length=min(b, frames) - a, start=a):
+                yield part.mean(axis=1)
+
+
+def _lower(gain: np.ndarray, offset: int, lo: int, hi: int, origin: int, first: float, step: float) -> None:
+    """Lower ``gain`` (samples from ``offset`` on) to a ramp over samples [lo, hi) worth
+    ``first + (i - origin) * step`` at sample i (what ``np.linspace`` gives)."""
+    a, b = max(lo, offset), min(hi, offset + len(gain))
+    if b > a:
+        ramp = ((np.arange(a, b) - origin) * step + first).astype(np.float32)
+        np.minimum(gain[a - offset : b - offset], ramp, out=gain[a - offset : b - offset])
+
+
+def _duck_curve(spans: list[tuple[int, int]], length: int, floor: float, attack: int, release: int,
+                start: int = 0, stop: int | None = None) -> np.ndarray:
+    """Background gain: ``floor`` under each line, linear ramps of ``attack`` samples before
+    it and ``release`` samples after it, 1.0 elsewhere (overlapping ramps take the lower);
+    ramps are cut short at the programme's ends. Samples [start, stop) of a programme of
+    ``length``: a block's curve is that block of the whole programme's."""
+    stop = length if stop is None else stop
+    gain = np.ones(stop - start, np.float32)
+    for a, b in spans:
+        lo, hi = max(0, a - attack), min(length, b + release)
+        if hi <= start or lo >= stop:
+            continue
+        if min(b, stop) > max(a, start):
+            gain[max(a, start) - start : min(b, stop) - start] = floor
         if a > lo:
-            ramp = np.linspace(1.0, floor, a - lo + 1, dtype=np.float32)[:-1][-(a - lo):]
-            gain[lo:a] = np.minimum(gain[lo:a], ramp)
-        hi = min(length, b + release)
+            _lower(gain, start, lo, a, lo, 1.0, (floor - 1.0) / (a - lo))
         if hi > b:
-            ramp = np.linspace(floor, 1.0, hi - b + 1, dtype=np.float32)[1:][: hi - b]
-            gain[b:hi] = np.minimum(gain[b:hi], ramp)
+            _lower(gain, start, b, hi, b - 1, floor, (1.0 - floor) / (hi - b))
     return gain
+
+
+@dataclass(frozen=True)
+class _Placed:
+    start: int  # first sample on the programme's timeline
+    end: int  # one past the last (cut at the programme's end)
+    audio: Path
+
+
+def _place(lines: list[dict], rate: int, length: int) -> tuple[list[_Placed], float]:
+    """Where each line goes on the timeline (from the WAV headers only), and the
+    milliseconds cut off lines that run past the programme's end."""
+    placed, cut_ms = [], 0.0
+    for line in lines:
+        if not line.get("audio"):
+            continue
+        info = wav_info(line["audio"])
+        if info.sample_rate != rate:
+            raise StageError(f"line {line['index']} is at {info.sample_rate} Hz, the mix at {rate} Hz")
+        start = int(round(line["start"] * rate))
+        end = min(length, start + info.frames)
+        cut_ms += 1000 * (start + info.frames - end) / rate
+        if end > start:
+            placed.append(_Placed(start, end, Path(line["audio"])))
+    return placed, cut_ms
+
+
+class _Voice:
+    """The dubbed lines on the timeline, rendered a stretch at a time (each line with short
+    fades at its edges, no clicks)."""
+
+    def __init__(self, placed: list[_Placed], fade: int):
+        self._placed, self._fade = placed, fade
+        self._starts = np.array([p.start for p in placed], dtype=np.int64)
+        self._ends = np.array([p.end for p in placed], dtype=np.int64)
+
+    def render(self, start: int, stop: int) -> np.ndarray:
+        voice = np.zeros(stop - start, np.float32)
+        for i in np.nonzero((self._ends > start) & (self._starts < stop))[0]:
+            line = self._placed[i]
+            audio = self._faded(line.audio)
+            a, b = max(line.start, start), min(line.end, stop)
+            voice[a - start : b - start] += audio[a - line.start : b - line.start]
+        return voice
+
+    def _faded(self, path: Path) -> np.ndarray:
+        audio, _ = read_wav(path)
+        audio = audio.copy()
+        k = min(self._fade, len(audio) // 2)
+        if k:
+            ramp = np.linspace(0.0, 1.0, k, dtype=np.float32)
+            audio[:k] *= ramp
+            audio[-k:] *= ramp[::-1]
+        return audio
 
 
 @dataclass(frozen=True)
@@ -59,69 +140,72 @@ class MixOptions:
     fade: float = 0.005  # seconds of fade at each line edge (no clicks)
 
 
+def _write(folder: Path, stems: Iterable[tuple[np.ndarray, np.ndarray]], rate: int, channels: int,
+           mix_gain: np.float32, stem_gain: np.float32, ceiling: float) -> float:
+    """Write the mix and the two stems, each through its own limiter (a stem may peak where
+    the mix does not), in one pass; the mix's true peak."""
+    peak = loudness.TruePeakMeter()
+    limiters = [loudness.Limiter(rate, ceiling) for _ in range(3)]
+    with wav_writer(folder / "mix.wav", rate, channels) as mix, \
+            wav_writer(folder / "dialogue_dub.wav", rate, 1) as dialogue, \
+            wav_writer(folder / "music_effects.wav", rate, channels) as music_effects:
+        writers = (mix, dialogue, music_effects)
+
+        def put(track: int, pieces: list[np.ndarray]) -> None:
+            for piece in pieces:
+                writers[track].write(piece)
+                if track == 0:
+                    peak.add(piece)
+
+        for effects, voice in stems:
+            signals = ((effects + voice[:, None]) * mix_gain, voice * stem_gain, effects * stem_gain)
+            for track, signal in enumerate(signals):
+                put(track, limiters[track].push(signal))
+        for track, limiter in enumerate(limiters):
+            put(track, limiter.end())
+    return peak.value()
+
+
 def remix(source_wav: Path, background_wav: Path, dialogue_wav: Path, lines: list[dict], duration: float,
           folder: Path, options: MixOptions = MixOptions()) -> dict:
-    background, rate = read_wav(background_wav)
-    original, _ = read_wav(dialogue_wav)
+    bed = wav_info(background_wav)
+    rate, channels = bed.sample_rate, bed.channels
     length = int(round(duration * rate))
-    if background.ndim == 1:
-        background = background[:, None]
-    channels = background.shape[1]
-    bed = np.zeros((length, channels), np.float32)
-    n = min(length, len(background))
-    bed[:n] = background[:n]
-
-    voice = np.zeros(length, np.float32)
-    placed = []
-    cut_ms = 0.0
-    edge = max(1, int(options.fade * rate))
-    for line in lines:
-        if not line.get("audio"):
-            continue
-        audio, line_rate = read_wav(line["audio"])
-        if line_rate != rate:
-            raise StageError(f"line {line['index']} is at {line_rate} Hz, the mix at {rate} Hz")
-        audio = audio.copy()
-        k = min(edge, len(audio) // 2)
-        if k:
-            ramp = np.linspace(0.0, 1.0, k, dtype=np.float32)
-            audio[:k] *= ramp
-            audio[-k:] *= ramp[::-1]
-        start = int(round(line["start"] * rate))
-        end = min(length, start + len(audio))
-        cut_ms += 1000 * (start + len(audio) - end) / rate
-        if end > start:
-            voice[start:end] += audio[: end - start]
-            placed.append((start, end))
+    block = BLOCK_SECONDS * rate
+    placed, cut_ms = _place(lines, rate, length)
+    spans = [(p.start, p.end) for p in placed]
+    voice = _Voice(placed, max(1, int(options.fade * rate)))
 
     # Match the new voice's level to the original dialogue's, over the lines' slots.
-    spans = [(line["start"], line["end"]) for line in lines if line.get("audio")]
-    want = _active_rms(original if original.ndim == 1 else original.mean(axis=1), rate, spans)
-    have = _active_rms(voice, rate, [(a / rate, b / rate) for a, b in placed])
+    slots = [(int(line["start"] * rate), int(line["end"] * rate)) for line in lines if line.get("audio")]
+    want = _rms(_slots(dialogue_wav, slots, block))
+    have = _rms(voice.render(a, b) for a, b in spans)
     voice_gain = want / have if have > 1e-6 and want > 1e-6 else 1.0
-    voice *= voice_gain
 
-    duck = _duck_curve(placed, length, 10 ** (-options.duck_db / 20), attack=int(options.duck_attack * rate),
-                       release=int(options.duck_release * rate))
-    effects = bed * duck[:, None]
-    mix = effects + voice[:, None]
+    floor = 10 ** (-options.duck_db / 20)
+    attack, release = int(options.duck_attack * rate), int(options.duck_release * rate)
 
-    source, _ = read_wav(source_wav)
-    source_lufs = loudness.integrated_loudness(source, rate)
+    def stems() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(music and effects (samples, channels), dubbed voice (samples,)), block by block:
+        the background cut or padded to the programme's length and ducked under the lines."""
+        for start, background in zip(range(0, length, block), read_wav_blocks(background_wav, block, length)):
+            stop = start + len(background)
+            levelled = voice.render(start, stop)
+            levelled *= voice_gain
+            yield background * _duck_curve(spans, length, floor, attack, release, start, stop)[:, None], levelled
+
+    source_lufs = loudness.loudness_of(read_wav_blocks(source_wav, block), rate)
     target = options.loudness if options.loudness is not None else source_lufs
     if not np.isfinite(target):
         target = -23.0  # a silent source: fall back to the EBU R128 broadcast level
     # The limiter aims a little under the ceiling: lossy encoders (AAC) overshoot peaks.
-    mixed, lufs, peak = loudness.normalize(mix, rate, target, options.true_peak - CODEC_HEADROOM_DB)
-    # Stems get the same overall gain, so dialogue + M&E adds up to the mix (before limiting).
-    measured = loudness.integrated_loudness(mix, rate)
-    stem_gain = np.float32(10 ** ((target - measured) / 20)) if np.isfinite(measured) else np.float32(1.0)
-    write_wav(folder / "mix.wav", mixed if channels > 1 else mixed[:, 0], rate)
-    # Stems share the mix's gain and its true-peak ceiling (a stem may peak where the mix does not).
     ceiling = options.true_peak - CODEC_HEADROOM_DB
-    write_wav(folder / "dialogue_dub.wav", loudness.limit(voice * stem_gain, rate, ceiling), rate)
-    write_wav(folder / "music_effects.wav",
-              loudness.limit((effects if channels > 1 else effects[:, 0]) * stem_gain, rate, ceiling), rate)
+    found = loudness.level(lambda: (effects + levelled[:, None] for effects, levelled in stems()), rate, target,
+                           ceiling)
+    # Stems get the same overall gain, so dialogue + M&E adds up to the mix (before limiting).
+    measured = found.measured
+    stem_gain = loudness.gain_factor(target - measured) if np.isfinite(measured) else np.float32(1.0)
+    peak = _write(folder, stems(), rate, channels, found.factor, stem_gain, ceiling)
     return {"mix": "mix.wav", "dialogue": "dialogue_dub.wav", "music_effects": "music_effects.wav",
             "sample_rate": rate, "voice_gain": voice_gain, "samples": length, "source_lufs": source_lufs,
-            "target_lufs": target, "lufs": lufs, "true_peak": peak, "cut_ms": cut_ms}
+            "target_lufs": target, "lufs": found.lufs, "true_peak": peak, "cut_ms": cut_ms}

@@ -5,6 +5,10 @@ is a speech enhancer, so its output is the dialogue and ``mix - dialogue`` is th
 background. ``none`` is for inputs that are clean dialogue already. ``demucs`` (optional
 extra ``dub[demucs]``) is a music source separator: its "vocals" stem is the dialogue and
 the sum of its other stems the background; ``demucs:NAME_OR_PATH`` picks the model.
+
+``deepfilternet`` and ``none`` go through the programme block by block, so memory does not
+grow with its length; ``demucs`` still takes the programme whole (it resamples it to the
+model's rate and cross-fades its own chunks).
 """
 
 from __future__ import annotations
@@ -14,14 +18,33 @@ import ctypes
 import os
 import socket
 from pathlib import Path
-from typing import Callable, ClassVar
+from typing import Callable, ClassVar, Iterable, Iterator
 
 import numpy as np
 
 from dubber.errors import BackendError, ModelError
-from dubber.media import read_wav, write_wav
+from dubber.media import read_wav, read_wav_blocks, wav_info, wav_writer
 
-VERSION = "1"
+VERSION = "2"
+BLOCK = 30 * 48_000  # samples read, separated and written at a time
+
+# Pieces of a separated programme, in order: dialogue (mono) and background (the programme's layout).
+Pieces = Iterator[tuple[np.ndarray, np.ndarray]]
+
+
+class _Percent:
+    """Moves a progress bar of 100 as samples of a ``total`` get done."""
+
+    def __init__(self, total: int, progress: Callable[[int], None]):
+        self._total, self._progress = max(1, total), progress
+        self._done = self._shown = 0
+
+    def __call__(self, samples: int) -> None:
+        self._done += samples
+        percent = min(100, 100 * self._done // self._total)
+        if percent > self._shown:
+            self._progress(percent - self._shown)
+            self._shown = percent
 
 
 class Separator:
@@ -38,6 +61,14 @@ class Separator:
         """What is not dialogue: by default the programme minus the dialogue."""
         return audio - (dialogue if audio.ndim == 1 else dialogue[:, None])
 
+    def split(self, source_wav: Path, progress: Callable[[int], None]) -> Pieces:
+        """The programme in ``source_wav`` separated, piece by piece. By default in one piece:
+        the whole programme is read and separated at once (separators that stream override it)."""
+        audio, _ = read_wav(source_wav)
+        mono = audio if audio.ndim == 1 else audio.mean(axis=1)
+        dialogue = self.dialogue((audio if self.accepts_channels else mono).astype(np.float32), progress)
+        yield dialogue, self.background(audio, dialogue)
+
 
 class NoSeparator(Separator):
     """The input is clean dialogue already: all of it is dialogue, the background is silent."""
@@ -49,6 +80,12 @@ class NoSeparator(Separator):
 
     def background(self, audio, dialogue):
         return np.zeros_like(audio)
+
+    def split(self, source_wav, progress):
+        done = _Percent(wav_info(source_wav).frames, progress)
+        for block in read_wav_blocks(source_wav, BLOCK):
+            yield block.mean(axis=1), np.zeros_like(block)
+            done(len(block))
 
 
 class DeepFilterNet(Separator):
@@ -75,28 +112,65 @@ class DeepFilterNet(Separator):
         self._model = str(dfn.model_path()).encode()
 
     def dialogue(self, mono, progress):
+        return np.concatenate(list(self._enhance([mono], _Percent(len(mono), progress))))
+
+    def split(self, source_wav, progress):
+        info = wav_info(source_wav)
+        done = _Percent(info.frames, progress)
+        waiting: list[np.ndarray] = []  # programme blocks handed to the model, not yet paired with dialogue
+
+        def mono() -> Iterator[np.ndarray]:
+            for block in read_wav_blocks(source_wav, BLOCK):
+                waiting.append(block)
+                yield block.mean(axis=1)
+
+        # The dialogue comes out a little behind the programme (the model's delay): pair them up.
+        held = np.zeros((0, info.channels), np.float32)
+        for dialogue in self._enhance(mono(), done):
+            held = np.concatenate([held, *waiting])
+            waiting.clear()
+            audio, held = held[: len(dialogue)], held[len(dialogue):]
+            yield dialogue, self.background(audio, dialogue)
+
+    def _enhance(self, chunks: Iterable[np.ndarray], done: Callable[[int], None]) -> Iterator[np.ndarray]:
+        """The dialogue of a mono signal given in pieces, piece by piece, as long in all as the
+        signal: the model runs frame by frame (its state carried), its delay taken out."""
         lib = self._lib
         state = lib.df_create(self._model, 100.0, None)
         if not state:
             raise ModelError("DeepFilterNet failed to load its bundled model")
         try:
             hop = int(lib.df_get_frame_length(state))
-            padded = np.concatenate([mono, np.zeros(self.DELAY + hop, np.float32)])
-            count = len(padded) // hop
-            out = np.zeros(count * hop, np.float32)
             frame_in, frame_out = np.zeros(hop, np.float32), np.zeros(hop, np.float32)
             p_in = frame_in.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
             p_out = frame_out.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
-            step = max(1, count // 100)
-            for i in range(count):
-                frame_in[:] = padded[i * hop : (i + 1) * hop]
-                lib.df_process_frame(state, p_in, p_out)
-                out[i * hop : (i + 1) * hop] = frame_out
-                if i % step == 0:
-                    progress(step)
+
+            def run(samples: np.ndarray) -> np.ndarray:
+                """The model's output for the whole frames of ``samples``."""
+                out = np.empty(len(samples) // hop * hop, np.float32)
+                for i in range(0, len(out), hop):
+                    frame_in[:] = samples[i : i + hop]
+                    lib.df_process_frame(state, p_in, p_out)
+                    out[i : i + hop] = frame_out
+                return out
+
+            rest = np.zeros(0, np.float32)  # input short of a whole frame
+            skip, owed = self.DELAY, 0  # output still to drop (the delay); input whose dialogue is still to come
+            for chunk in chunks:
+                rest = np.concatenate([rest, np.asarray(chunk, dtype=np.float32)])
+                owed += len(chunk)
+                out = run(rest)
+                rest = rest[len(out):]
+                drop = min(skip, len(out))
+                skip -= drop
+                owed -= len(out) - drop
+                yield out[drop:]
+                done(len(chunk))
+            # Silence after the end pushes the last of the dialogue through the model's delay.
+            out = run(np.concatenate([rest, np.zeros(self.DELAY + hop, np.float32)]))
+            yield out[skip : skip + owed]
         finally:
             lib.df_free(state)
-        return out[self.DELAY : self.DELAY + len(mono)]
 
 
 class Demucs(Separator):
@@ -303,15 +377,15 @@ def get_separator(name: str) -> Separator:
 
 
 def separate(source_wav: Path, name: str, folder: Path, progress: Callable[[str, int], Callable[[int], None]]) -> dict:
-    audio, rate = read_wav(source_wav)
+    info = wav_info(source_wav)
+    rate = info.sample_rate
     separator = get_separator(name)
     if rate != separator.sample_rate:
         raise ModelError(f"{name} works at {separator.sample_rate} Hz, got {rate} Hz")
-    mono = audio if audio.ndim == 1 else audio.mean(axis=1)
     tick = progress("separating dialogue", 100)
-    source = audio if separator.accepts_channels else mono
-    dialogue = separator.dialogue(source.astype(np.float32), tick)
-    background = separator.background(audio, dialogue)
-    write_wav(folder / "dialogue.wav", dialogue, rate)
-    write_wav(folder / "background.wav", background, rate)
+    with wav_writer(folder / "dialogue.wav", rate, 1) as dialogue_out, \
+            wav_writer(folder / "background.wav", rate, info.channels) as background_out:
+        for dialogue, background in separator.split(source_wav, tick):
+            dialogue_out.write(dialogue)
+            background_out.write(background)
     return {"dialogue": "dialogue.wav", "background": "background.wav", "sample_rate": rate, "separator": name}

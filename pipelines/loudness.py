@@ -191,20 +191,28 @@ def _sliding_min(values: np.ndarray, width: int) -> np.ndarray:
 
 
 class Limiter:
-    """A look-ahead true-peak limiter: gain drops before a peak arrives (no overshoot),
-    recovers over ``release`` seconds. Quiet passages are untouched.
+    """A look-ahead true-peak limiter. The gain wanted at each sample (ceiling / its true
+    peak) is held over the look-ahead window and then averaged over the same window, so the
+    gain glides down before a peak and is at or under what the peak needs when it arrives;
+    after it, the attenuation decays exponentially over ``release`` seconds (a peak hold
+    with release: a short burst no longer lets the gain snap back within a sample, which
+    modulated the signal and put peaks back over the ceiling). Quiet passages are untouched.
 
     Fed block by block, it gives out the limited signal (float32, the blocks' layout) in
     pieces that lag the input by its look-ahead: each piece is limited with enough of the
     signal around it, and the release carried over, to be what the whole signal limited
-    at once would hold there."""
+    at once would hold there (to float rounding: the release is computed in spans anchored
+    at fixed sample positions, whatever the blocks)."""
+
+    SPAN = 4096  # samples of the release computed together (see _release)
 
     def __init__(self, rate: int, ceiling_db: float = -1.0, lookahead: float = 0.005, release: float = 0.08):
         self._ceiling = 10 ** (ceiling_db / 20) * 0.995  # a hair of margin for the reconstruction filter
         self._window = 2 * max(1, int(lookahead * rate)) + 1
-        self._coeff = np.exp(-1.0 / max(1.0, release * rate))
-        self._release = np.zeros(1)  # the one-pole release filter's state
-        # The look-ahead window reaches less than its width either way, the oversampling filter a few samples.
+        self._tau = max(1.0, release * rate)  # samples for the attenuation to fall by e
+        self._position = 0  # absolute index of the next gain sample
+        self._running = -np.inf  # the release's running maximum within the current span (log domain)
+        # The hold looks less than a window ahead, the average less than one behind, the oversampling filter a few samples.
         context = self._window + RESAMPLE_REACH
         self._overlap = _Overlap(context, context)
         self._mono: bool | None = None
@@ -217,13 +225,37 @@ class Limiter:
         return [self._limit(*piece) for piece in self._overlap.end()]
 
     def _limit(self, segment: np.ndarray, start: int, stop: int) -> np.ndarray:
+        from scipy.ndimage import uniform_filter1d
+
         wanted = np.minimum(1.0, self._ceiling / np.maximum(_sample_peaks(segment), 1e-12))
-        gain = _sliding_min(wanted, self._window)[start:stop]
-        # Release: the gain may rise only slowly (one-pole), never above what is wanted.
-        smoothed, self._release = lfilter([1 - self._coeff], [1, -self._coeff], gain - 1.0, zi=self._release)
-        gain = np.minimum(gain, smoothed + 1.0)
+        held = _sliding_min(wanted, self._window)  # each sample: the least gain of the window ahead
+        # Averaged over the window behind: every hold averaged into a sample's gain looks ahead
+        # over that sample, so the glide is never above what the sample needs.
+        gain = uniform_filter1d(held, self._window, origin=self._window // 2, mode="nearest")[start:stop]
+        gain = 1.0 - self._release(1.0 - gain)
         out = (segment[start:stop] * gain[:, None]).astype(np.float32)
         return out[:, 0] if self._mono else out
+
+    def _release(self, attenuation: np.ndarray) -> np.ndarray:
+        """e[n] = max(a[n], e[n-1] * exp(-1/tau)), vectorised: in logs, within a span anchored
+        at sample k0, log e[n] = cummax(log a[j] + (j - k0)/tau) - (n - k0)/tau, the running
+        maximum carried from sample to sample and from span to span."""
+        out = np.empty_like(attenuation)
+        with np.errstate(divide="ignore"):
+            logs = np.log(np.maximum(attenuation, 0.0))
+        done = 0
+        while done < len(logs):
+            offset = self._position % self.SPAN
+            n = min(len(logs) - done, self.SPAN - offset)
+            ramp = np.arange(offset, offset + n) / self._tau
+            lifted = np.maximum.accumulate(np.maximum(logs[done:done + n] + ramp, self._running))
+            out[done:done + n] = np.exp(lifted - ramp)
+            self._running = lifted[-1]
+            self._position += n
+            done += n
+            if self._position % self.SPAN == 0:  # a new span: re-anchor the carried maximum
+                self._running -= self.SPAN / self._tau
+        return out
 
 
 def limited(blocks: Iterable[np.ndarray], rate: int, ceiling_db: float = -1.0) -> Iterator[np.ndarray]:

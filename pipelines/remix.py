@@ -23,7 +23,7 @@ from dubber.media import read_wav, read_wav_blocks, wav_info, wav_writer
 
 from . import loudness
 
-VERSION = "4"
+VERSION = "5"
 CODEC_HEADROOM_DB = 0.5
 BLOCK_SECONDS = 30
 

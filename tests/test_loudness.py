@@ -3,6 +3,7 @@
 import subprocess
 
 import numpy as np
+import pytest
 
 from dubber.media import write_wav
 from pipelines.loudness import integrated_loudness, limit, normalize, true_peak
@@ -46,3 +47,11 @@ def test_limiter_leaves_quiet_audio_alone():
     spiky = quiet.copy()
     spiky[24_000] = 1.5
     assert true_peak(limit(spiky, 48_000)) <= -1.0
+
+
+@pytest.mark.parametrize("drive", [1.0, 4.0])
+def test_limiter_holds_its_ceiling_on_dense_loud_audio(drive):
+    """White noise driven well over full scale (the hardest case: every sample a peak): the
+    gain glides rather than steps and releases slowly, so it does not modulate peaks back over."""
+    noise = np.random.default_rng(3).normal(0, 0.5 * drive, (96_000, 2)).astype(np.float32)
+    assert true_peak(limit(noise, 48_000, -1.5)) <= -1.5 + 0.05

@@ -14,11 +14,11 @@ from typing import Callable, ClassVar
 import numpy as np
 
 from dubber.errors import BackendError, UnknownLanguageError
-from dubber.media import read_wav, resample
+from dubber.media import decode_audio
 
 from . import whisper_model
 
-VERSION = "5"
+VERSION = "6"
 ASR_RATE = 16_000
 SENTENCE_END = (".", "?", "!", "。", "？", "！")
 
@@ -171,10 +171,10 @@ def _load_asr(name: str, model: str, device: str) -> ASRBackend:
 
 
 def load_speech(wav: Path) -> np.ndarray:
-    """A WAV as the mono 16 kHz float32 signal Whisper, the VAD and the speaker encoder take."""
-    audio, rate = read_wav(wav)
-    mono = audio if audio.ndim == 1 else audio.mean(axis=1)
-    return resample(mono, rate, ASR_RATE)
+    """A WAV as the mono 16 kHz float32 signal Whisper, the VAD and the speaker encoder take.
+    ffmpeg downmixes and resamples as it reads, so an hour holds 230 MB, never the 48 kHz
+    programme (1.4 GB an hour in stereo)."""
+    return decode_audio(wav, ASR_RATE, 1)
 
 
 def transcribe(dialogue_wav: Path, backend: str, model_name: str, language: str | None, device: str,

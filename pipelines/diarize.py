@@ -208,7 +208,7 @@ def reference_clips(speech16k: np.ndarray, segments: list[dict], labels: list[st
     return clips
 
 
-VERSION = "1"
+VERSION = "2"
 
 
 def diarize_stage(dialogue_wav, segments: list[dict], num_speakers: int | None, folder) -> dict:

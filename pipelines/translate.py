@@ -19,7 +19,7 @@ from . import translators
 from .asr import get_asr, load_speech, segment_audio
 from .translators import BACKENDS, TranslatorOptions, get_translator
 
-VERSION = "3"
+VERSION = "4"
 
 
 def _words(text: str) -> set[str]:

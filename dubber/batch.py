@@ -97,7 +97,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from tts_core.files import write_text_atomic
+from tts_core.files import is_recording, write_text_atomic
 
 from .errors import BackendError, DubError, UserError
 
@@ -398,6 +398,9 @@ def dub_options(job: Job):
         mix = replace(mix, **mix_changes)
     kwargs = {k: o[k] for k in ("source_lang", "separator", "asr", "asr_model", "translator", "voice", "device",
                                 "keep_original", "subs", "allow_empty") if o.get(k) is not None}
+    if o.get("voice") and is_recording(o["voice"]):  # a recording to approach, as on the command line
+        kwargs["speaker_wav"] = Path(kwargs.pop("voice"))
+        kwargs["tts"] = "kokoro"
     if o.get("tts"):
         kwargs["tts"] = o["tts"]
     return DubOptions(input=Path(job.input), output=Path(job.output), lang=job.lang, report=None,

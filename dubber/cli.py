@@ -15,6 +15,8 @@ from typing import Callable
 
 import click
 
+from tts_core.files import is_recording
+
 from . import __version__
 from .errors import DubError
 
@@ -131,8 +133,9 @@ def main() -> None:
 @click.option("--llm-url", help="OpenAI-compatible endpoint for --translator llm, e.g. http://127.0.0.1:8080/v1.")
 @click.option("--llm-model", help="Model name sent to the LLM endpoint [default: the first it lists].")
 @click.option("--llm-api-key-env", help="Environment variable holding the LLM API key (sent as a Bearer token).")
-@click.option("--tts", "tts_backend", default="piper", show_default=True, help="TTS backend.")
-@click.option("--voice", help="TTS voice: a name or a local model path.")
+@click.option("--tts", "tts_backend", help="TTS backend [default: piper; kokoro when --voice is a recording].")
+@click.option("--voice", help="A voice name or model path, or a recording of the voice every line approaches "
+              "[default: each speaker's voice is approached from the video itself, where the backend can].")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("--loudness", type=float, help="Target integrated loudness in LUFS (-23 broadcast, -16 web) "
               "[default: the source's].")
@@ -164,10 +167,11 @@ def video(input, lang, output, report, source_lang, separator, asr_backend, asr_
 
     topts = TranslatorOptions(model=translator_model, llm_url=llm_url, llm_model=llm_model,
                               llm_api_key_env=llm_api_key_env)
+    speaker_wav = Path(voice) if voice and is_recording(voice) else None
     options = DubOptions(input=input, output=output, lang=lang, source_lang=source_lang, report=report,
                          separator=separator, asr=asr_backend, asr_model=asr_model, translator=translator,
-                         translator_options=topts, tts=tts_backend,
-                         voice=voice, device=device, work_dir=work_dir, keep_original=keep_original, stems=stems,
+                         translator_options=topts, tts=tts_backend or ("kokoro" if speaker_wav else "piper"),
+                         voice=None if speaker_wav else voice, speaker_wav=speaker_wav, device=device, work_dir=work_dir, keep_original=keep_original, stems=stems,
                          srt=srt_file, subs=subs, speakers=speakers, allow_empty=allow_empty,
                          mix=MixOptions(duck_db=duck_db, duck_attack=duck_attack, duck_release=duck_release,
                                         loudness=loudness))
@@ -193,7 +197,7 @@ def srt(subs, output, lang, report, tts_backend, voice, loudness, device, work_d
     """Speak a subtitle file (SRT, VTT, ASS) as a timed dialogue track."""
     from .srt_flow import SrtOptions, dub_subtitles
 
-    speaker_wav = voice if voice and _is_audio(voice) else None
+    speaker_wav = voice if voice and is_recording(voice) else None
     backend = tts_backend or ("kokoro" if speaker_wav else "piper")
     options = SrtOptions(input=subs, output=output, lang=lang, report=report, tts=backend,
                          voice=None if speaker_wav else voice, speaker_wav=speaker_wav, device=device,
@@ -229,8 +233,8 @@ def tts(text, output, duration, target_tokens, duration_scale, tts_backend, voic
 
         if not output.resolve().parent.is_dir():
             raise UserError(f"output folder {output.resolve().parent} does not exist: create it or choose another -o")
-        speaker_wav = voice if voice and _is_audio(voice) else None
-        emotion_wav = emotion if emotion and _is_audio(emotion) else None
+        speaker_wav = voice if voice and is_recording(voice) else None
+        emotion_wav = emotion if emotion and is_recording(emotion) else None
         emotion_spec = None if emotion is None or emotion_wav else _emotion_arg(emotion)
         engine = TTS.from_pretrained(tts_backend, voice=None if speaker_wav else voice, device=device, lang=lang)
         speech = engine.synthesize(text, duration=duration, target_tokens=target_tokens,
@@ -343,11 +347,6 @@ def batch(manifest, lang, out_dir, workers, ray_address, work_dir, order, report
         sys.exit(1)
 
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".opus")
-
-
-def _is_audio(value: str) -> bool:
-    return value.lower().endswith(AUDIO_SUFFIXES)
 
 
 def _emotion_arg(value: str):

@@ -25,6 +25,7 @@ class DubOptions:
     translator_options: TranslatorOptions = field(default_factory=TranslatorOptions)  # model, LLM endpoint
     tts: str = "piper"  # TTS backend name
     voice: str | None = None  # backend voice: name or local path; None = bundled default
+    speaker_wav: Path | None = None  # a recording every line's voice approaches; None = each speaker's own
     device: str = "cpu"  # cpu | cuda
     mix: MixOptions = field(default_factory=MixOptions)  # ducking, loudness, true peak
     fit: FitOptions | None = field(default_factory=FitOptions)  # slot planning; None = source slots as is

@@ -123,7 +123,8 @@ def dub_video(options: DubOptions, progress: Progress | None = None, until: str 
         translate.choose(options.translator, source_lang, lang, options.translator_options)
     asr.check_backend(options.asr)
     if until in (None, STAGES[0]):  # a stage-major batch checks once, not in every stage
-        synthesize.check_language(options.tts, options.voice, lang, options.device)
+        synthesize.check_language(options.tts, options.voice, lang, options.device,
+                                  str(options.speaker_wav) if options.speaker_wav else None)
     info = probe(source)
     if not info.has_audio:
         raise InputError(f"{source} has no audio stream: there is no dialogue to dub")
@@ -195,10 +196,12 @@ def dub_video(options: DubOptions, progress: Progress | None = None, until: str 
         "synthesize", synthesize.VERSION,
         {"segments": translated["segments"], "tts": options.tts, "voice": options.voice, "lang": lang,
          "rate": extract.MIX_RATE, "fit": asdict(options.fit) if options.fit else None, "end": ext["duration"],
+         "speaker_wav": input_digest(Path(options.speaker_wav)) if options.speaker_wav else None,
          "rewriter": translated.get("translator") if _can_rewrite(translated.get("translator")) else None,
          **options.translator_options.cache_key()},
         lambda f: synthesize.synthesize(ws, translated["segments"], options.tts, options.voice, options.device, lang,
                                         extract.MIX_RATE, task, fit=options.fit, programme_end=ext["duration"],
+                                        speaker_wav=str(options.speaker_wav) if options.speaker_wav else None,
                                         rewrite=rewriter(translated.get("translator"), lang, options)),
     )
     if reached("synthesize"):

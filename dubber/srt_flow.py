@@ -53,7 +53,7 @@ def dub_subtitles(options: SrtOptions, progress: Progress | None = None) -> dict
     from pipelines.asr import check_language
 
     lang = check_language(options.lang)
-    synthesize.check_language(options.tts, options.voice, lang, options.device)
+    synthesize.check_language(options.tts, options.voice, lang, options.device, options.speaker_wav)
     cues = read_subtitles(options.input)
     segments = [{**seg, "source_text": seg["text"]} for seg in cues_to_segments(cues)]
     end = max(seg["end"] for seg in segments)

@@ -13,7 +13,7 @@ from typing import Callable
 
 from tts_core.files import sha256_file, write_text_atomic
 
-from dubber.errors import BackendError
+from dubber.errors import BackendError, InputError
 from dubber.media import read_wav, resample, write_wav
 from dubber.runner import Workspace
 
@@ -36,9 +36,22 @@ def load_tts(backend: str, voice: str | None, device: str, lang: str):
         raise BackendError(f"{exc}; choose a voice with --voice, or {' or '.join(others)}") from exc
 
 
-def check_language(backend: str, voice: str | None, lang: str, device: str) -> None:
-    """Load the voice now, so a language it cannot speak fails before any other work."""
-    load_tts(backend, voice, device, lang)
+def check_language(backend: str, voice: str | None, lang: str, device: str, speaker_wav: str | None = None) -> None:
+    """Load the voice now, so a language it cannot speak, or a recording to approach that
+    it cannot follow or that is not audio, fails before any other work."""
+    tts = load_tts(backend, voice, device, lang)
+    if speaker_wav is None:
+        return
+    from tts_core import TTSError
+    from tts_core.voice import load_audio
+
+    if not tts.backend.supports_voice_reference:
+        raise BackendError(f"the {backend} backend cannot follow a recording of a voice ({speaker_wav}): "
+                           "add --tts kokoro, or give --voice a voice name")
+    try:
+        load_audio(speaker_wav)
+    except TTSError as exc:
+        raise InputError(f"--voice {exc}") from None
 
 
 def synthesize(ws: Workspace, segments: list[dict], backend: str, voice: str | None, device: str, lang: str,

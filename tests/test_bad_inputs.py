@@ -122,3 +122,57 @@ def test_internal_error_exits_1_with_a_log(tmp_path, monkeypatch):
     assert result.exit_code == 1 and "internal error: RuntimeError: a bug" in result.output
     log = result.output.split("details in ")[1].rstrip(")\n")
     assert "Traceback" in open(log).read()
+
+
+MUSIC = "/usr/share/asterisk/moh/macroform-cold_day.wav"  # Debian asterisk-moh-opsound-wav, CC-BY-SA
+
+
+def _music(path, seconds=6.0):
+    """Real music when Debian's music-on-hold files are there, else a synthetic band:
+    chords of harmonics over a kick, every half second."""
+    if os.path.exists(MUSIC):
+        ffmpeg("-ss", "20", "-t", str(seconds), "-i", MUSIC, str(path))
+        return
+    import numpy as np
+
+    from dubber.media import write_wav
+
+    rate = 44_100
+    t = np.arange(int(seconds * rate)) / rate
+    roots = np.array([220.0, 174.6, 261.6, 196.0])[(t // 0.5).astype(int) % 4]
+    chord = sum(np.sin(2 * np.pi * roots * ratio * k * t) / k for ratio in (1, 1.26, 1.5) for k in (1, 2, 3))
+    kick = np.sin(2 * np.pi * 60 * t) * np.exp(-(t % 0.5) * 30)
+    write_wav(path, (0.08 * chord + 0.4 * kick).astype(np.float32), rate)
+
+
+def test_only_music(tmp_path):
+    music = tmp_path / "music.wav"
+    _music(music)
+    assert_user_error(*dub(tmp_path, music), "no speech found")
+
+
+def test_voice_that_is_not_audio_or_cannot_be_followed(tmp_path):
+    notes = tmp_path / "voice.wav"
+    notes.write_text("not a recording\n")
+    assert_user_error(*dub(tmp_path, SAMPLE, "--voice", str(notes)), "--voice cannot read")
+    music = tmp_path / "music.wav"
+    _music(music)
+    assert_user_error(*dub(tmp_path, SAMPLE, "--voice", str(music), "--tts", "piper"), "cannot follow a recording")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".wav", ".mp3"])
+def test_audio_only_inputs(tmp_path, suffix):
+    """A WAV or MP3 with speech and no picture dubs to the same kind of file, as long as the input."""
+    from dubber.media import probe
+
+    source = tmp_path / f"speech{suffix}"
+    ffmpeg("-i", str(SAMPLE), "-t", "5", "-vn", str(source))
+    out = tmp_path / "out" / f"dubbed{suffix}"
+    out.parent.mkdir()
+    result = CliRunner().invoke(main, [str(source), "--lang", "en", "-o", str(out), "--work-dir",
+                                       str(tmp_path / "work"), "-q"])
+    assert result.exit_code == 0, result.output
+    info = probe(out)
+    assert info.has_audio and not info.has_video
+    assert abs(info.duration - probe(source).duration) < 0.06

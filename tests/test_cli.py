@@ -85,3 +85,24 @@ def test_tts_command_kokoro_with_emotion(tmp_path):
     not_audio.write_text("not audio")
     bad = run("tts", "Hi", "--tts", "kokoro", "--voice", str(not_audio), "-o", str(tmp_path / "bad.wav"))
     assert bad.exit_code == 2 and "cannot read" in bad.output
+
+
+def test_voice_recording_picks_a_backend_that_follows_it(tmp_path, monkeypatch):
+    """--voice with a recording: every line approaches it (Kokoro unless --tts says otherwise)."""
+    import dubber.dub
+
+    seen = {}
+
+    def capture(options, progress=None):
+        seen["options"] = options
+        return {"segments": []}
+
+    monkeypatch.setattr(dubber.dub, "dub_video", capture)
+    reference = tmp_path / "actor.flac"
+    result = run(str(SAMPLE), "--lang", "en", "--voice", str(reference), "-o", str(tmp_path / "o.mp4"), "-q")
+    assert result.exit_code == 0, result.output
+    assert seen["options"].speaker_wav == reference and seen["options"].tts == "kokoro"
+    assert seen["options"].voice is None
+    run(str(SAMPLE), "--lang", "en", "--voice", "en_US-lessac-medium", "-o", str(tmp_path / "o.mp4"), "-q")
+    assert seen["options"].speaker_wav is None and seen["options"].tts == "piper"
+    assert seen["options"].voice == "en_US-lessac-medium"

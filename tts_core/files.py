@@ -54,3 +54,11 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".opus")
+
+
+def is_recording(voice: str | Path) -> bool:
+    """Whether a ``--voice`` value names a recording to approach rather than a voice or model."""
+    return str(voice).lower().endswith(AUDIO_SUFFIXES)

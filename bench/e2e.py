@@ -101,14 +101,7 @@ class Clip:
     spec: str  # as given on the command line
     name: str  # a path, or NARRATION
     lang: str  # target language, passed to A as --lang
-    tts: str  # TTS backend, passed to A as --tts
-
-
-def cli_default_tts() -> str:
-    """The ``dub`` CLI's own default --tts (read from the command, not copied here)."""
-    from dubber.cli import video
-
-    return next(p.default for p in video.params if p.name == "tts_backend")
+    tts: str | None  # TTS backend, passed to A as --tts; None: the CLI's own choice (as a user gets it)
 
 
 def parse_clip(spec: str) -> Clip:
@@ -120,7 +113,7 @@ def parse_clip(spec: str) -> Clip:
         if name == NARRATION or Path(name).is_file():
             rest = parts[len(parts) - tail:]
             lang = (rest[0] if rest else "") or "en"
-            tts = (rest[1] if len(rest) > 1 else "") or cli_default_tts()
+            tts = (rest[1] if len(rest) > 1 else "") or None
             return Clip(spec, name, lang, tts)
     sys.exit(f"no such clip: {spec} (a media file, or {NARRATION!r}, optionally :LANG[:TTS])")
 
@@ -372,9 +365,10 @@ def measure(clip: Clip, mos: DistillMOS, built: Path) -> dict:
         tmp = Path(tmp_name)
         work, stems, out_a, report_path = tmp / "W", tmp / "stems", tmp / f"A{path.suffix or '.mp4'}", tmp / "A.json"
         work.mkdir()
-        log(f"A: dubbing {path} into {clip.lang} with --tts {clip.tts} (dub CLI, cold work folder) ...")
+        log(f"A: dubbing {path} into {clip.lang} with --tts {clip.tts or '(default)'} (dub CLI, cold work folder) ...")
+        backend = ["--tts", clip.tts] if clip.tts else []
         a_wall, a_peak = run_measured([sys.executable, "-m", "dubber.cli", str(path), "--lang", clip.lang,
-                                       "--tts", clip.tts, "-o", str(out_a), "--report", str(report_path),
+                                       *backend, "-o", str(out_a), "--report", str(report_path),
                                        "--work-dir", str(work), "--stems", str(stems), "-q"], "dub (A)")
         report = json.loads(report_path.read_text())
         background = only("separate/*/background.wav", work)
@@ -695,7 +689,7 @@ def main(argv: list[str] | None = None) -> None:
             m = measure(clip, mos, Path(built))
             results.append(m)
             print(f"## {m['label']} → {m['lang']} ({m['duration']:.2f} s, {m['lines']} lines, "
-                  f"{m['source_lang']} → {m['lang']}, --tts {clip.tts}) · {os.cpu_count()} CPUs · "
+                  f"{m['source_lang']} → {m['lang']}, --tts {m['tts']}) · {os.cpu_count()} CPUs · "
                   f"{platform.processor() or platform.machine()} · "
                   f"{datetime.datetime.now().isoformat(timespec='seconds')}")
             print()

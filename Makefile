@@ -8,8 +8,10 @@ demo: setup
 	mkdir -p out
 	.venv/bin/dub samples/sample_es.mp4 --lang en -o out/sample_en.mp4 --report out/report.json
 
-test: setup
+test:
+	./scripts/setup --test-data
 	.venv/bin/python -m pytest -q
 
-bench: setup
+bench:
+	./scripts/setup --test-data
 	.venv/bin/python -m bench.foundation

@@ -4,7 +4,7 @@
 
 Voices (Debian packages, read in place): the LibriVox reader of the pocketsphinx test data
 (``/usr/share/pocketsphinx/test/data/librivox``, 16 kHz, cut between words into 1.2-4 s turns), the
-Asterisk English prompt voice (``/usr/share/asterisk/sounds/en``, 8 kHz, resampled) and, for
+Asterisk English prompt voice (``/usr/share/asterisk/sounds/en_US_f_Allison``, 8 kHz, resampled) and, for
 the three-speaker case, the bundled Piper voice (synthetic, 22.05 kHz, resampled). The
 Asterisk Spanish prompts are left out: they are the same voice talent as the English ones
 (resemblyzer similarity ~0.75 across them, against ~0.4-0.55 between different speakers).
@@ -26,9 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import recordings
+
 RATE = 16_000
-LIBRIVOX = "/usr/share/pocketsphinx/test/data/librivox"
-ASTERISK_EN = "/usr/share/asterisk/sounds/en"
+LIBRIVOX = str(recordings.LIBRIVOX)
+ASTERISK_EN = str(recordings.asterisk_prompts("en"))
 PIPER_LINES = [
     "I was thinking about what you told me yesterday.",
     "Are you sure that is the right train?",

@@ -20,13 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import recordings
 from bench.common import si_sdr, table, transcribe, wer
 from dubber.errors import DubError
 from dubber.media import read_wav, resample
 
-LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
-PROMPTS = Path("/usr/share/asterisk/sounds/en")
-MUSIC = Path("/usr/share/asterisk/moh")
+LIBRIVOX = recordings.LIBRIVOX
+PROMPTS = recordings.asterisk_prompts("en")
+MUSIC = recordings.MUSIC
 RATE = 48_000
 SNRS = (0, 5, 10)
 PROMPT_NAMES = ("vm-intro", "queue-thankyou", "conf-getpin", "vm-incorrect", "agent-loginok", "auth-thankyou")

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from bench import recordings
 from bench.common import table, transcribe, wer
 from bench.tts import spell_numbers
 from tts_core import TTS
@@ -69,9 +70,9 @@ class Reference:
 
 
 REFERENCES = (
-    Reference("LibriVox reader", "en", "/usr/share/pocketsphinx/test/data/librivox/*.wav", 14.0, (2.0, 8.0), 3),
-    Reference("Asterisk en prompts", "en", "/usr/share/asterisk/sounds/en/*.wav", 5.0, (1.0, 2.5)),
-    Reference("Asterisk es prompts", "es", "/usr/share/asterisk/sounds/es/*.wav", 5.0, (1.0, 2.5)),
+    Reference("LibriVox reader", "en", f"{recordings.LIBRIVOX}/*.wav", 14.0, (2.0, 8.0), 3),
+    Reference("Asterisk en prompts", "en", f"{recordings.asterisk_prompts('en')}/*.wav", 5.0, (1.0, 2.5)),
+    Reference("Asterisk es prompts", "es", f"{recordings.asterisk_prompts('es')}/*.wav", 5.0, (1.0, 2.5)),
 )
 
 

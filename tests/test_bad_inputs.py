@@ -2,7 +2,6 @@
 it, no traceback, and no output file (nor a temp file) left behind."""
 
 import os
-import shutil
 import stat
 
 import pytest

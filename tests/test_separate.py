@@ -1,16 +1,16 @@
 """Separators on the real code path: demucs with a tiny random model, DeepFilterNet on real recordings."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from bench import recordings
 from bench.common import si_sdr
 from dubber.errors import BackendError, ModelError
 from pipelines import separate
 
-SPEECH = Path("/usr/share/asterisk/sounds/en")  # Debian asterisk-core-sounds-en-wav (8 kHz prompts)
-MUSIC = Path("/usr/share/asterisk/moh")  # Debian asterisk-moh-opsound-wav (8 kHz music)
+SPEECH = recordings.asterisk_prompts("en")  # Debian asterisk-core-sounds-en-wav (8 kHz prompts)
+MUSIC = recordings.MUSIC  # Debian asterisk-moh-opsound-wav (8 kHz music)
 
 
 def tiny_demucs():

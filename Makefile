@@ -13,5 +13,5 @@ test:
 	.venv/bin/python -m pytest -q
 
 bench:
-	./scripts/setup --test-data
+	./scripts/setup --bench
 	.venv/bin/python -m bench.foundation

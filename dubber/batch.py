@@ -89,6 +89,7 @@ import csv
 import glob as globlib
 import io
 import json
+import math
 import os
 import time
 import traceback
@@ -118,7 +119,10 @@ def _text(value: Any) -> str:
 
 
 def _float(value: Any) -> float:
-    return float(value)
+    number = float(value)
+    if not math.isfinite(number):  # float() takes "nan" and "inf", which no level or gain can be
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
 
 
 def _bool(value: Any) -> bool:
@@ -203,15 +207,19 @@ def report_path(output: Path, report_dir: Path | None) -> Path:
 
 
 def _rows_csv(text: str, name: str) -> Iterable[tuple[str, dict]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""), skipinitialspace=True)
-    if not reader.fieldnames:
-        raise ManifestError(f"{name} is empty: its first line must name the columns, e.g. 'input,lang,output'")
-    header = [(h or "").strip() for h in reader.fieldnames]
-    reader.fieldnames = header
-    _check_columns(header, f"{name} line 1")
+    # strict: a quote left open is an error, not the rest of the file read as one cell
+    reader = csv.DictReader(io.StringIO(text, newline=""), skipinitialspace=True, strict=True)
+    read = 0  # lines read before the row being parsed: an open quote is reported where it opens
     try:
+        if not reader.fieldnames:
+            raise ManifestError(f"{name} is empty: its first line must name the columns, e.g. 'input,lang,output'")
+        header = [(h or "").strip() for h in reader.fieldnames]
+        reader.fieldnames = header
+        _check_columns(header, f"{name} line 1")
+        read = reader.line_num
         for row in reader:
             where = f"{name} line {reader.line_num}"
+            read = reader.line_num
             if None in row:
                 raise ManifestError(f"{where}: more values than the header has columns "
                                     f"(quote values that contain commas)")
@@ -221,7 +229,7 @@ def _rows_csv(text: str, name: str) -> Iterable[tuple[str, dict]]:
                 continue  # a blank or comment line
             yield where, values
     except csv.Error as exc:
-        raise ManifestError(f"{name} line {reader.line_num}: not valid CSV ({exc}): check its quotes") from None
+        raise ManifestError(f"{name} line {read + 1}: not valid CSV ({exc}): check its quotes") from None
 
 
 def _check_columns(keys: Iterable[str], where: str) -> None:
@@ -363,8 +371,16 @@ def glob_jobs(pattern: str, langs: str | list[str], *, out_dir: Path | None = No
 
 
 def _checked(jobs: list[Job]) -> list[Job]:
+    inputs = {Path(job.input).resolve(): job for job in jobs}
     seen: dict[str, str] = {}
     for job in jobs:
+        for kind, path in (("output", job.output), ("report", job.report)):
+            # An output over an input would destroy it before (or while) it is dubbed.
+            hit = inputs.get(Path(path).resolve())
+            if hit is not None:
+                whose = "its own input" if hit.input == job.input else f"the input of {hit.where}"
+                raise ManifestError(f"{job.where}: {kind} {path} is {whose}: "
+                                    "give the job an output that is not an input")
         for kind, path in (("output", job.output), ("report", job.report)):
             key = os.path.normpath(os.path.abspath(path))
             if key in seen:
@@ -387,6 +403,7 @@ def order_jobs(jobs: list[Job]) -> list[Job]:
 
 def dub_options(job: Job):
     from pipelines.remix import MixOptions
+    from pipelines.synthesize import default_backend
     from pipelines.translators import TranslatorOptions
 
     from .config import DubOptions
@@ -400,9 +417,7 @@ def dub_options(job: Job):
                                 "keep_original", "subs", "allow_empty") if o.get(k) is not None}
     if o.get("voice") and is_recording(o["voice"]):  # a recording to approach, as on the command line
         kwargs["speaker_wav"] = Path(kwargs.pop("voice"))
-        kwargs["tts"] = "kokoro"
-    if o.get("tts"):
-        kwargs["tts"] = o["tts"]
+    kwargs["tts"] = o.get("tts") or default_backend(job.lang, kwargs.get("voice"), "speaker_wav" in kwargs)
     return DubOptions(input=Path(job.input), output=Path(job.output), lang=job.lang, report=None,
                       translator_options=TranslatorOptions(model=o.get("translator_model")), mix=mix,
                       work_dir=Path(job.work_dir) if job.work_dir else None, **kwargs)

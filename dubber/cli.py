@@ -6,7 +6,9 @@ speaks one line to an exact length. Set DUB_DEBUG=1 (or pass --debug) to see tra
 
 from __future__ import annotations
 
+import errno
 import logging
+import math
 import os
 import sys
 import time
@@ -21,6 +23,7 @@ from . import __version__
 from .errors import DubError
 
 COMMANDS = ("tts", "srt")
+MAX_LINE_SECONDS = 60  # dub tts: the longest line (see the check in ``tts``)
 
 
 class Reporter:
@@ -59,26 +62,51 @@ class Reporter:
         return lambda n=1: self._progress.advance(task_id, n)
 
 
+# Errors of the file system the user can fix (a read-only folder, a full disk), whichever
+# path they hit: a folder checked up front can still fill up or be remounted mid-run.
+_USER_OS_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR}
+
+
+def _log(exc: BaseException) -> Path:
+    import tempfile
+    import traceback
+
+    log = Path(tempfile.gettempdir()) / f"dub-error-{int(time.time())}.log"
+    log.write_text("".join(traceback.format_exception(exc)))
+    return log
+
+
+def _quiet_exit(code: int) -> None:
+    """Exit after Ctrl-C without the finalizers' noise: the interrupt can land inside any
+    constructor (``wave.open`` half-built), whose ``__del__`` then fails as the traceback is
+    freed, printing "Exception ignored in ..." under the one-line hint."""
+    sys.unraisablehook = lambda unraisable: None
+    sys.exit(code)
+
+
 def _fail(exc: BaseException, debug: bool) -> None:
     if debug:
         raise exc
     from tts_core.errors import TTSError
 
     if isinstance(exc, DubError):
-        click.echo(f"dub: error: {exc}", err=True)
+        if exc.exit_code == 2:
+            click.echo(f"dub: error: {exc}", err=True)
+        else:  # a stage or model failure is ours to look into: keep the traceback for the bug report
+            click.echo(f"dub: error: {exc} (details in {_log(exc)})", err=True)
         sys.exit(exc.exit_code)
     if isinstance(exc, TTSError):
         click.echo(f"dub: error: {exc}", err=True)
         sys.exit(2)
     if isinstance(exc, KeyboardInterrupt):
         click.echo("dub: interrupted; rerun the same command to resume", err=True)
-        sys.exit(130)
-    import tempfile
-    import traceback
-
-    log = Path(tempfile.gettempdir()) / f"dub-error-{int(time.time())}.log"
-    log.write_text("".join(traceback.format_exception(exc)))
-    click.echo(f"dub: internal error: {type(exc).__name__}: {exc} (details in {log})", err=True)
+        _quiet_exit(130)
+    if isinstance(exc, OSError) and exc.errno in _USER_OS_ERRORS:
+        where = f": {exc.filename}" if exc.filename else ""
+        click.echo(f"dub: error: {exc.strerror}{where}: free some space or choose a folder you can write to "
+                   "(-o, --work-dir)", err=True)
+        sys.exit(2)
+    click.echo(f"dub: internal error: {type(exc).__name__}: {exc} (details in {_log(exc)})", err=True)
     sys.exit(1)
 
 
@@ -96,6 +124,30 @@ def _run(job: Callable[[], object], debug: bool):
     return result, time.perf_counter() - started
 
 
+class Finite(click.types.FloatParamType):
+    """A float that is a number, within [low, high]: click's float takes "nan" and "inf",
+    which no length, level or gain can be (and its FloatRange lets "nan" through)."""
+
+    name = "number"
+
+    def __init__(self, low: float = -math.inf, high: float = math.inf):
+        self.low, self.high = low, high
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        if not self.low <= number <= self.high:
+            span = f"at least {self.low:g}" if self.high == math.inf else f"between {self.low:g} and {self.high:g}"
+            self.fail(f"{number:g} is out of range: give a number {span}", param, ctx)
+        return number
+
+
+FINITE = Finite()
+SECONDS = Finite(low=0)
+LUFS = Finite(low=-70, high=0)  # -70 LUFS is the meter's silence gate; loudness is never above 0
+
+
 class DubGroup(click.Group):
     """``dub FILE ...`` without a command name means ``dub video FILE ...``."""
 
@@ -103,6 +155,23 @@ class DubGroup(click.Group):
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             args = ["video", *args]
         return super().parse_args(ctx, args)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            # One line, like every other user error (click's own is four: usage, hint, blank, error).
+            command = exc.ctx.command_path if exc.ctx else "dub"
+            click.echo(f"dub: error: {exc.format_message().rstrip('.')} (see {command} --help)", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("dub: interrupted", err=True)
+            _quiet_exit(130)
 
 
 @click.group(cls=DubGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -133,15 +202,18 @@ def main() -> None:
 @click.option("--llm-url", help="OpenAI-compatible endpoint for --translator llm, e.g. http://127.0.0.1:8080/v1.")
 @click.option("--llm-model", help="Model name sent to the LLM endpoint [default: the first it lists].")
 @click.option("--llm-api-key-env", help="Environment variable holding the LLM API key (sent as a Bearer token).")
-@click.option("--tts", "tts_backend", help="TTS backend [default: piper; kokoro when --voice is a recording].")
+@click.option("--tts", "tts_backend", help="TTS backend [default: piper for English, kokoro for a recording "
+              "or the languages it speaks, else espeak].")
 @click.option("--voice", help="A voice name or model path, or a recording of the voice every line approaches "
               "[default: each speaker's voice is approached from the video itself, where the backend can].")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
-@click.option("--loudness", type=float, help="Target integrated loudness in LUFS (-23 broadcast, -16 web) "
+@click.option("--loudness", type=LUFS, help="Target integrated loudness in LUFS (-23 broadcast, -16 web) "
               "[default: the source's].")
-@click.option("--duck-db", type=float, default=6.0, show_default=True, help="Background dip under dubbed speech (dB).")
-@click.option("--duck-attack", type=float, default=0.05, show_default=True, help="Seconds the dip takes before a line.")
-@click.option("--duck-release", type=float, default=0.3, show_default=True, help="Seconds the background takes to return.")
+@click.option("--duck-db", type=FINITE, default=6.0, show_default=True, help="Background dip under dubbed speech (dB).")
+@click.option("--duck-attack", type=SECONDS, default=0.05, show_default=True,
+              help="Seconds the dip takes before a line.")
+@click.option("--duck-release", type=SECONDS, default=0.3, show_default=True,
+              help="Seconds the background takes to return.")
 @click.option("--keep-original", is_flag=True, help="Keep the source audio as a second track.")
 @click.option("--stems", type=click.Path(path_type=Path), help="Write dialogue, music-and-effects and mix WAVs here.")
 @click.option("--srt", "srt_file", type=click.Path(path_type=Path),
@@ -163,6 +235,7 @@ def video(input, lang, output, report, source_lang, separator, asr_backend, asr_
 
     if output is None:
         output = input.with_name(f"{input.stem}.{lang}{input.suffix or '.mp4'}")
+    from pipelines.synthesize import default_backend
     from pipelines.translators import TranslatorOptions
 
     topts = TranslatorOptions(model=translator_model, llm_url=llm_url, llm_model=llm_model,
@@ -170,7 +243,8 @@ def video(input, lang, output, report, source_lang, separator, asr_backend, asr_
     speaker_wav = Path(voice) if voice and is_recording(voice) else None
     options = DubOptions(input=input, output=output, lang=lang, source_lang=source_lang, report=report,
                          separator=separator, asr=asr_backend, asr_model=asr_model, translator=translator,
-                         translator_options=topts, tts=tts_backend or ("kokoro" if speaker_wav else "piper"),
+                         translator_options=topts,
+                         tts=tts_backend or default_backend(lang, voice, bool(speaker_wav)),
                          voice=None if speaker_wav else voice, speaker_wav=speaker_wav, device=device, work_dir=work_dir, keep_original=keep_original, stems=stems,
                          srt=srt_file, subs=subs, speakers=speakers, allow_empty=allow_empty,
                          mix=MixOptions(duck_db=duck_db, duck_attack=duck_attack, duck_release=duck_release,
@@ -186,19 +260,22 @@ def video(input, lang, output, report, source_lang, separator, asr_backend, asr_
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Dialogue WAV to write.")
 @click.option("--lang", default="en", show_default=True, help="Language of the subtitles (ISO 639-1).")
 @click.option("--report", type=click.Path(path_type=Path), help="Write a JSON report here.")
-@click.option("--tts", "tts_backend", help="TTS backend [default: piper; kokoro when --voice is a recording].")
+@click.option("--tts", "tts_backend", help="TTS backend [default: piper for English, kokoro for a recording "
+              "or the languages it speaks, else espeak].")
 @click.option("--voice", help="A voice name or model path, or a recording of the voice to approach.")
-@click.option("--loudness", type=float, help="Normalise the track to this integrated loudness (LUFS).")
+@click.option("--loudness", type=LUFS, help="Normalise the track to this integrated loudness (LUFS).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--work-dir", type=click.Path(path_type=Path), help="Line cache [default: ~/.cache/dub/work].")
 @click.option("-q", "--quiet", is_flag=True)
 @click.option("--debug", is_flag=True)
 def srt(subs, output, lang, report, tts_backend, voice, loudness, device, work_dir, quiet, debug):
     """Speak a subtitle file (SRT, VTT, ASS) as a timed dialogue track."""
+    from pipelines.synthesize import default_backend
+
     from .srt_flow import SrtOptions, dub_subtitles
 
     speaker_wav = voice if voice and is_recording(voice) else None
-    backend = tts_backend or ("kokoro" if speaker_wav else "piper")
+    backend = tts_backend or default_backend(lang, voice, bool(speaker_wav))
     options = SrtOptions(input=subs, output=output, lang=lang, report=report, tts=backend,
                          voice=None if speaker_wav else voice, speaker_wav=speaker_wav, device=device,
                          loudness=loudness, work_dir=work_dir)
@@ -210,10 +287,11 @@ def srt(subs, output, lang, report, tts_backend, voice, loudness, device, work_d
 @main.command("tts")
 @click.argument("text")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="WAV file to write.")
-@click.option("--duration", type=float, help="Exact length in seconds.")
+@click.option("--duration", type=FINITE, help="Exact length in seconds.")
 @click.option("--target-tokens", type=int, help="Exact length in the backend's frames.")
-@click.option("--duration-scale", type=float, help="Length relative to the natural one.")
-@click.option("--tts", "tts_backend", default="piper", show_default=True, help="TTS backend: piper | kokoro.")
+@click.option("--duration-scale", type=FINITE, help="Length relative to the natural one.")
+@click.option("--tts", "tts_backend", help="TTS backend: piper | kokoro | espeak [default: piper for English, "
+              "kokoro for a recording or the languages it speaks, else espeak].")
 @click.option("--voice", help="A voice name or model path, or an audio file of the speaker to approach.")
 @click.option("--emotion", help="'auto', a description ('a bit sad'), 8 weights "
               "(happy,angry,sad,afraid,disgusted,melancholic,surprised,calm), or an audio file to take it from.")
@@ -227,16 +305,38 @@ def tts(text, output, duration, target_tokens, duration_scale, tts_backend, voic
     """Speak TEXT to a 16-bit WAV, exactly as long as asked."""
 
     def work():
+        from pipelines.synthesize import default_backend
         from tts_core import TTS
 
-        from .errors import UserError
+        from .errors import InputError, UserError
+        from .paths import check_folder, check_not_inputs
 
-        if not output.resolve().parent.is_dir():
-            raise UserError(f"output folder {output.resolve().parent} does not exist: create it or choose another -o")
+        if output.suffix.lower() != ".wav":  # what is written is a WAV whatever the name says
+            raise UserError(f"the line is written as WAV: use an output ending in .wav, not {output.name}")
+        check_folder(output)
         speaker_wav = voice if voice and is_recording(voice) else None
         emotion_wav = emotion if emotion and is_recording(emotion) else None
+        for option, path in (("--voice", speaker_wav), ("--emotion", emotion_wav)):
+            if path and not Path(path).is_file():
+                raise InputError(f"{option} {path} does not exist: check the path")
+        check_not_inputs([("-o", output)], [("the --voice recording", speaker_wav),
+                                             ("the --emotion recording", emotion_wav)])
+        if duration is not None and duration > MAX_LINE_SECONDS:
+            # The decoder's memory grows with the length (about 1.5 GB a minute): far more is killed.
+            raise UserError(f"--duration {duration:g} is longer than one line can be ({MAX_LINE_SECONDS} s): "
+                            "split the text into lines (dub srt speaks a whole script)")
         emotion_spec = None if emotion is None or emotion_wav else _emotion_arg(emotion)
-        engine = TTS.from_pretrained(tts_backend, voice=None if speaker_wav else voice, device=device, lang=lang)
+        backend = tts_backend or default_backend(lang, voice, bool(speaker_wav))
+        engine = TTS.from_pretrained(backend, voice=None if speaker_wav else voice, device=device, lang=lang)
+        if target_tokens is not None and target_tokens > MAX_LINE_SECONDS * engine.token_rate:
+            raise UserError(f"--target-tokens {target_tokens} is longer than one line can be "
+                            f"({int(MAX_LINE_SECONDS * engine.token_rate)} frames, {MAX_LINE_SECONDS} s): "
+                            "split the text into lines")
+        if duration_scale is not None and duration_scale > 1 and text.strip():
+            natural = engine.natural_duration(text, speaker_wav=speaker_wav)
+            if natural * duration_scale > MAX_LINE_SECONDS:
+                raise UserError(f"--duration-scale {duration_scale:g} makes this line {natural * duration_scale:.0f} "
+                                f"s, longer than one line can be ({MAX_LINE_SECONDS} s): split the text into lines")
         speech = engine.synthesize(text, duration=duration, target_tokens=target_tokens,
                                    duration_scale=duration_scale, seed=seed, speaker_wav=speaker_wav,
                                    emotion=emotion_spec, emotion_wav=emotion_wav)
@@ -273,7 +373,7 @@ def tts(text, output, duration, target_tokens, duration_scale, tts_backend, voic
 @click.option("--translator", help="Default translator for every job.")
 @click.option("--source-lang", help="Language spoken in the inputs [default: detected].")
 @click.option("--asr-model", help="Default Whisper model for every job.")
-@click.option("--loudness", type=float, help="Default target loudness (LUFS) for every job.")
+@click.option("--loudness", type=LUFS, help="Default target loudness (LUFS) for every job.")
 @click.option("--device", help="cpu or cuda, for every job.")
 @click.option("-q", "--quiet", is_flag=True, help="No per-job progress (the summary is still printed).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")

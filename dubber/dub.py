@@ -6,39 +6,38 @@ the folders of the stages it reads, so a change redoes only what depends on it."
 from __future__ import annotations
 
 import functools
-import os
 import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 from pipelines import asr, diarize, extract, mux, remix, separate, synthesize, translate
-from pipelines.subtitles import Cue, cues_to_segments, read_subtitles, write_srt, write_vtt
+from pipelines.subtitles import Cue, clock, cues_to_segments, read_subtitles, write_srt, write_vtt
 from tts_core.files import atomic_path, sha256_file
 
 from . import report as report_mod
 from .config import DubOptions
 from .errors import InputError, UserError
 from .media import probe
+from .paths import check_creatable, check_folder, check_not_inputs, same_file
 from .runner import Progress, SilentProgress, Workspace
 
 
 def check_paths(source: Path, output: Path) -> None:
     if not source.exists():
-        raise InputError(f"input not found: {source}")
-    if output.resolve() == source.resolve():
+        raise InputError(f"input not found: {source}: check the path")
+    if same_file(output, source):
         raise UserError(f"the output {output} is the input: choose another output path with -o")
-    folder = output.resolve().parent
-    if not folder.is_dir():
-        raise UserError(f"output folder {folder} does not exist: create it or choose another -o")
-    if not os.access(folder, os.W_OK):
-        raise UserError(f"output folder {folder} is not writable: choose another -o")
+    check_folder(output)
+
+
+STEMS = (("dialogue.wav", "dialogue"), ("music_effects.wav", "music_effects"), ("mix.wav", "mix"))
 
 
 def write_stems(folder: Path, mix_dir: Path, mixed: dict) -> None:
     """Dialogue, music-and-effects and mix WAVs for post-production (each written atomically)."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name, key in (("dialogue.wav", "dialogue"), ("music_effects.wav", "music_effects"), ("mix.wav", "mix")):
+    for name, key in STEMS:
         with atomic_path(folder / name, suffix=".wav") as tmp:
             shutil.copyfile(mix_dir / mixed[key], tmp)
 
@@ -76,6 +75,26 @@ def rewriter(name: str | None, lang: str, options: DubOptions):
     return lambda text, source_text, factor: translator.rewrite(text, source_text, lang, factor)
 
 
+def subtitle_paths(output: Path, code: str) -> tuple[Path, Path]:
+    """The SRT and VTT of one language written beside the output."""
+    return output.with_name(f"{output.stem}.{code}.srt"), output.with_name(f"{output.stem}.{code}.vtt")
+
+
+def check_writes(options: DubOptions, source: Path, output: Path) -> None:
+    """Nothing the dub writes lands on a file it reads (see ``dubber.paths``)."""
+    codes = [options.lang] + ([options.source_lang] if options.source_lang and not options.srt else [])
+    sidecars = [("-o", path, "its subtitles") for code in codes for path in subtitle_paths(output, code)]
+    stems = [("--stems", Path(options.stems) / name) for name, _ in STEMS] if options.stems else []
+    check_not_inputs([("-o", output), ("--report", options.report), *sidecars, *stems],
+                     [("the input", source), ("the --srt file", options.srt),
+                      ("the --voice recording", options.speaker_wav)])
+    if options.report:
+        check_creatable(options.report, "--report")
+    for option, folder in (("--stems", options.stems), ("--work-dir", options.work_root)):
+        if folder:
+            check_creatable(folder, option, folder=True)
+
+
 def write_subtitles(output: Path, lines: list[dict], transcript: dict | None, lang: str,
                     spoken: str | None) -> dict[str, Path]:
     """SRT and VTT of what is said (on the dubbed timeline) and, when it was transcribed,
@@ -90,8 +109,9 @@ def write_subtitles(output: Path, lines: list[dict], transcript: dict | None, la
     if transcript is not None and spoken and spoken != lang:
         tracks[spoken] = [Cue(i, seg["start"], seg["end"], seg["text"]) for i, seg in enumerate(transcript["segments"])]
     for code, cues in tracks.items():
-        written[code] = write_srt(cues, output.with_name(f"{output.stem}.{code}.srt"))
-        write_vtt(cues, output.with_name(f"{output.stem}.{code}.vtt"))
+        srt, vtt = subtitle_paths(output, code)
+        written[code] = write_srt(cues, srt)
+        write_vtt(cues, vtt)
     return written
 
 
@@ -125,9 +145,22 @@ def dub_video(options: DubOptions, progress: Progress | None = None, until: str 
     if until in (None, STAGES[0]):  # a stage-major batch checks once, not in every stage
         synthesize.check_language(options.tts, options.voice, lang, options.device,
                                   str(options.speaker_wav) if options.speaker_wav else None)
+    check_writes(options, source, output)
     info = probe(source)
     if not info.has_audio:
-        raise InputError(f"{source} has no audio stream: there is no dialogue to dub")
+        raise InputError(f"{source} has no audio stream: there is no dialogue to dub; give the file with its sound")
+    if until in (None, STAGES[0]):  # a container that cannot hold this dub fails now, not after the synthesis
+        mux.check(source, output, info.has_video, subtitles=options.subs)
+    # Your own subtitles are read now: a file that is not subtitles, or that is not this
+    # video's, fails before any stage runs.
+    cues = read_subtitles(options.srt) if options.srt else None
+    if cues and info.duration > 0:  # 0: a container that does not say how long it is
+        late = [cue for cue in cues if cue.start >= info.duration]
+        if late:
+            after = f"after the end of {source} ({clock(info.duration)})"
+            which = (f"{len(late)} cues of {options.srt} start {after}, the first at {clock(late[0].start)}"
+                     if len(late) > 1 else f"a cue of {options.srt} starts at {clock(late[0].start)}, {after}")
+            raise InputError(f"{which}: give the subtitles of this video")
 
     ws = Workspace(Path(options.work_root), progress)
     task = progress.task
@@ -144,7 +177,6 @@ def dub_video(options: DubOptions, progress: Progress | None = None, until: str 
         return partial()
     if options.srt:
         # Your own subtitles: no transcription or translation; they are what gets said.
-        cues = read_subtitles(options.srt)
         spoken = source_lang
         transcript = None
         translated = {"translator": "subtitles", "segments": [

@@ -14,15 +14,19 @@ import numpy as np
 
 from pipelines import loudness, synthesize
 from pipelines.fit import FitOptions
-from pipelines.subtitles import cues_to_segments, read_subtitles
+from pipelines.subtitles import clock, cues_to_segments, read_subtitles
 from tts_core.files import cache_root
 
 from . import report as report_mod
-from .errors import UserError
-from .media import read_wav, write_wav
+from .errors import InputError, UserError
+from .media import read_wav, wav_info, wav_writer
+from .paths import check_creatable, check_folder, check_not_inputs
 from .runner import Progress, SilentProgress, Workspace
 
 RATE = 48_000
+BLOCK = 30 * RATE  # the track is made, levelled and written this many samples at a time
+# A WAV's sizes are 32-bit: 16-bit mono at 48 kHz holds at most this long (about 12 h 25 min).
+MAX_SECONDS = (2**32 - 1 - 36) // 2 // RATE
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,13 @@ def dub_subtitles(options: SrtOptions, progress: Progress | None = None) -> dict
     output = Path(options.output)
     if output.suffix.lower() != ".wav":
         raise UserError(f"the dialogue track is written as WAV: use an output ending in .wav, not {output.name}")
-    if not output.resolve().parent.is_dir():
-        raise UserError(f"output folder {output.resolve().parent} does not exist: create it or choose another -o")
+    check_folder(output)
+    check_not_inputs([("-o", output), ("--report", options.report)],
+                     [("the subtitle file", options.input), ("the --voice recording", options.speaker_wav)])
+    work_dir = Path(options.work_dir) if options.work_dir else cache_root() / "work"
+    if options.report:
+        check_creatable(options.report, "--report")
+    check_creatable(work_dir, "--work-dir", folder=True)
     from pipelines.asr import check_language
 
     lang = check_language(options.lang)
@@ -57,8 +66,11 @@ def dub_subtitles(options: SrtOptions, progress: Progress | None = None) -> dict
     cues = read_subtitles(options.input)
     segments = [{**seg, "source_text": seg["text"]} for seg in cues_to_segments(cues)]
     end = max(seg["end"] for seg in segments)
+    if end + 1.0 > MAX_SECONDS:  # a typo in a timestamp, more often than not
+        raise InputError(f"the last cue of {options.input} ends at {clock(end)}: longer than a WAV can hold "
+                         f"({clock(MAX_SECONDS)}); check its timestamps, or split the file")
 
-    ws = Workspace(Path(options.work_dir) if options.work_dir else cache_root() / "work", progress)
+    ws = Workspace(work_dir, progress)
     progress.stage("synthesize", cached=False)
     started = time.perf_counter()
     synth = synthesize.synthesize(ws, segments, options.tts, options.voice, options.device, lang, RATE,
@@ -71,22 +83,42 @@ def dub_subtitles(options: SrtOptions, progress: Progress | None = None) -> dict
     started = time.perf_counter()
     lines = synth["lines"]
     length = int(np.ceil(max([end] + [line["end"] for line in lines]) * RATE))
-    track = np.zeros(length, np.float32)
-    for line in lines:
-        if line.get("audio"):
-            audio, _ = read_wav(line["audio"])
-            a = int(round(line["start"] * RATE))
-            track[a:a + len(audio)] += audio[: length - a]
+    # Block by block, from the line files: hours of timeline never sit in memory as one array.
+    spans = sorted((start, start + wav_info(line["audio"]).frames, line["audio"]) for line in lines
+                   if line.get("audio") for start in [int(round(line["start"] * RATE))])
+
+    def track():
+        first = 0
+        for a in range(0, length, BLOCK):
+            b = min(a + BLOCK, length)
+            block = np.zeros(b - a, np.float32)
+            while first < len(spans) and spans[first][1] <= a:
+                first += 1
+            for start, stop, path in spans[first:]:
+                if start >= b:
+                    break
+                if stop > a:
+                    audio, _ = read_wav(path)
+                    lo, hi = max(start, a), min(stop, b)
+                    block[lo - a:hi - a] += audio[lo - start:hi - start]
+            yield block
+
     if options.loudness is not None:
-        track, _, _ = loudness.normalize(track, RATE, options.loudness, -1.5)
+        gain = loudness.level(track, RATE, options.loudness, -1.5).factor
+        pieces = loudness.limited((block * gain for block in track()), RATE, -1.5)
     else:
-        track = loudness.limit(track, RATE, -1.5)
-    write_wav(output, track, RATE)
+        pieces = loudness.limited(track(), RATE, -1.5)
+    meter, peak = loudness.LoudnessMeter(RATE), loudness.TruePeakMeter()
+    with wav_writer(output, RATE, 1) as out:
+        for piece in pieces:
+            out.write(piece)
+            meter.add(piece)
+            peak.add(piece)
     ws.timings["remix"] = time.perf_counter() - started
     progress.done("remix", ws.timings["remix"])
 
     result = report_mod.build(options, None, ws.timings, {}, lines, length / RATE)
-    result["mix"] = {"lufs": loudness.integrated_loudness(track, RATE), "true_peak": loudness.true_peak(track)}
+    result["mix"] = {"lufs": meter.value(), "true_peak": peak.value()}
     if options.report:
         report_mod.write(Path(options.report), result)
     return result

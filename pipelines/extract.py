@@ -17,7 +17,7 @@ WAV_LIMIT = 2**32 - 1 - 44  # bytes of 16-bit samples a WAV's 32-bit sizes can c
 def extract(source: Path, folder: Path) -> dict:
     info = probe(source)
     if not info.has_audio:
-        raise InputError(f"{source} has no audio stream: there is no dialogue to dub")
+        raise InputError(f"{source} has no audio stream: there is no dialogue to dub; give the file with its sound")
     channels = 2 if info.audio_channels >= 2 else 1
     expected = info.audio_duration or info.duration
     hours = WAV_LIMIT / (MIX_RATE * channels * 2) / 3600

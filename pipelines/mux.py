@@ -6,13 +6,16 @@ the container's usual audio codec. Audio-only inputs give an audio file.
 
 from __future__ import annotations
 
+import re
+import subprocess
+import tempfile
 from pathlib import Path
 
 from tts_core.files import atomic_path
 
 from dubber.errors import UserError
 from dubber.languages import iso639_2
-from dubber.media import run_ffmpeg
+from dubber.media import run_ffmpeg, tool
 
 VERSION = "1"
 AUDIO_CODECS = {".mp4": "aac", ".m4a": "aac", ".mov": "aac", ".mkv": "aac", ".webm": "libopus",
@@ -20,6 +23,41 @@ AUDIO_CODECS = {".mp4": "aac", ".m4a": "aac", ".mov": "aac", ".mkv": "aac", ".we
 
 
 SUBTITLE_CODECS = {".mp4": "mov_text", ".m4v": "mov_text", ".mov": "mov_text", ".mkv": "srt", ".webm": "webvtt"}
+
+
+def check(source: Path, output: Path, has_video: bool, subtitles: bool = False) -> None:
+    """Refuse, before any work, an output type that cannot hold this dub (an unknown
+    extension, H.264 in WebM, a picture in a WAV): ffmpeg writes the start of the picture
+    and a moment of silence in the output's container, as ``mux`` would."""
+    suffix = output.suffix.lower()
+    kinds = "a video type such as .mp4, .mkv or .mov" if has_video else "an audio type such as .wav, .mp3 or .m4a"
+    if not suffix:
+        raise UserError(f"the output {output} has no extension: end -o in {kinds}")
+    if subtitles and has_video and suffix not in SUBTITLE_CODECS:
+        raise UserError(f"{suffix} cannot carry a subtitle track: use .mp4 or .mkv, or drop --subs")
+    proc = _trial(source, suffix, has_video)
+    if proc.returncode == 0 or (has_video and _trial(source, ".mkv", True).returncode != 0):
+        return  # fine, or the picture itself does not read: the stages say so, not the container
+    # ffmpeg's first line says why ("Only VP8 or VP9 or AV1 video ... for WebM"); the rest is its exit path.
+    lines = [re.sub(r"^\[[^]]* @ 0x[0-9a-f]+\] ", "", line) for line in proc.stderr.strip().splitlines()]
+    why = lines[0].rstrip(".") if lines else f"ffmpeg exit {proc.returncode}"
+    if "suitable output format" in why:
+        raise UserError(f"unknown output type {suffix} ({output.name}): end -o in {kinds}")
+    raise UserError(f"a {suffix} file cannot hold this dub ({why}): end -o in another type; "
+                    + (".mkv holds any picture" if has_video else ".wav holds any audio"))
+
+
+def _trial(source: Path, suffix: str, has_video: bool) -> subprocess.CompletedProcess:
+    """ffmpeg writing the first half second of the picture, and silence, as a ``suffix`` file."""
+    with tempfile.TemporaryDirectory(prefix="dub-mux-") as folder:
+        # Several frames, not one: MP3 takes a single frame as cover art but refuses a moving picture.
+        picture = ["-i", str(source)] if has_video else []
+        copy = ["-map", "0:v:0", "-c:v", "copy"] if has_video else []
+        return subprocess.run(
+            [tool("ffmpeg"), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *picture,
+             "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", *copy, "-map", f"{int(has_video)}:a:0",
+             "-c:a", AUDIO_CODECS.get(suffix, "aac"), "-t", "0.5", str(Path(folder) / f"trial{suffix}")],
+            capture_output=True, text=True)
 
 
 def mux(source: Path, mix_wav: Path, output: Path, has_video: bool, lang: str, *, keep_original: bool = False,

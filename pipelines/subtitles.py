@@ -68,7 +68,7 @@ def _looks_chinese(text: str) -> bool:
 
 
 def _decode(data: bytes, name: str) -> str:
-    """Bytes -> text. BOMs first, then UTF-16 told by its NULs, UTF-8, GB18030, CP1252."""
+    """Bytes -> text. BOMs first, then UTF-16 told by its NULs, UTF-8, GB18030, CP1252 (or CP1251)."""
     not_text = InputError(f"{name} is not a text subtitle file: pass an .srt, .vtt or .ass file")
     for bom, codec in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
                        (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
@@ -101,9 +101,30 @@ def _decode(data: bytes, name: str) -> str:
     except UnicodeDecodeError:
         pass
     try:
-        return data.decode("cp1252")
+        text = data.decode("cp1252")
     except UnicodeDecodeError:
         raise not_text from None
+    if _accented_share(text) <= 0.5:
+        return text
+    # Western European text is mostly plain ASCII letters; Russian in CP1251 reads as
+    # accents only ("Ïðèâåò"), which would be spoken as gibberish.
+    try:
+        cyrillic = data.decode("cp1251")
+    except UnicodeDecodeError:
+        cyrillic = ""
+    if cyrillic and _cyrillic_share(cyrillic) > 0.5:
+        return cyrillic
+    raise InputError(f"{name} is not UTF-8 and reads as neither CP1252, CP1251 nor GB18030 text: save it as UTF-8")
+
+
+def _accented_share(text: str) -> float:
+    letters = [ch for ch in text if ch.isalpha()]
+    return sum(not ch.isascii() for ch in letters) / len(letters) if letters else 0.0
+
+
+def _cyrillic_share(text: str) -> float:
+    letters = [ch for ch in text if ch.isalpha()]
+    return sum("\u0400" <= ch <= "\u04ff" for ch in letters) / len(letters) if letters else 0.0
 
 
 def _read_text(path: Path) -> str:
@@ -252,6 +273,9 @@ def read_subtitles(path: str | Path) -> list[Cue]:
             turns = _turns(ev.text, (ev.name or "").strip() or None)
             if turns:
                 events.append((max(0, ev.start), max(0, ev.end), turns))
+    if not events and any(ev.is_text and ev.text.strip() for ev in subs.events):
+        raise InputError(f"the cues of {name} have nothing to say (only tags, symbols or emoji): "
+                         "give subtitles with words in them")
     if not events:
         raise InputError(f"no subtitles found in {name}: is it an SRT, VTT or ASS file?")
     return [Cue(i, s / 1000, e / 1000, t, spk) for i, (s, e, spk, t) in enumerate(_fix_times(events), 1)]
@@ -262,6 +286,11 @@ def read_subtitles(path: str | Path) -> list[Cue]:
 def _stamp(seconds: float, sep: str) -> str:
     ms = max(0, round(seconds * 1000))
     return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}{sep}{ms % 1000:03d}"
+
+
+def clock(seconds: float) -> str:
+    """A time as subtitle files write it, for messages: 05:00:00.000."""
+    return _stamp(seconds, ".")
 
 
 def _line(cue: Cue) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+from pathlib import Path
 from typing import Callable
 
 from tts_core.files import sha256_file, write_text_atomic
@@ -22,6 +23,20 @@ from .fit import FitOptions, FittedLine, fit_timeline
 VERSION = "3"
 
 
+def default_backend(lang: str | None, voice: str | None = None, recording: bool = False) -> str:
+    """The backend a run uses when ``--tts`` is not given: Kokoro to approach a recording
+    (the one that can follow one); Piper for a voice name or path (those are Piper voices)
+    and for the languages its bundled voice speaks; else Kokoro where it speaks the language,
+    else espeak-ng, which speaks almost any. A Spanish script then just works."""
+    from tts_core.backends import get_backend
+
+    if recording:
+        return "kokoro"
+    if voice or not lang or lang in get_backend("piper").languages:
+        return "piper"
+    return "kokoro" if lang in get_backend("kokoro").languages else "espeak"
+
+
 @functools.lru_cache(maxsize=2)
 def load_tts(backend: str, voice: str | None, device: str, lang: str):
     from tts_core import TTS, TTSError
@@ -32,7 +47,9 @@ def load_tts(backend: str, voice: str | None, device: str, lang: str):
     except TTSError as exc:
         from tts_core.backends import get_backend
 
-        others = [f"--tts {name} ({', '.join(get_backend(name).languages)})" for name in backend_names() if name != backend]
+        # espeak lists no languages of its own: it speaks whatever espeak-ng has a voice for.
+        others = [f"--tts {name} ({', '.join(get_backend(name).languages) or 'any espeak-ng language'})"
+                  for name in backend_names() if name != backend]
         raise BackendError(f"{exc}; choose a voice with --voice, or {' or '.join(others)}") from exc
 
 
@@ -45,6 +62,8 @@ def check_language(backend: str, voice: str | None, lang: str, device: str, spea
     from tts_core import TTSError
     from tts_core.voice import load_audio
 
+    if not Path(speaker_wav).is_file():
+        raise InputError(f"--voice {speaker_wav} does not exist: check the path, or give a voice name")
     if not tts.backend.supports_voice_reference:
         raise BackendError(f"the {backend} backend cannot follow a recording of a voice ({speaker_wav}): "
                            "add --tts kokoro, or give --voice a voice name")

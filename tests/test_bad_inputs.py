@@ -175,3 +175,183 @@ def test_audio_only_inputs(tmp_path, suffix):
     info = probe(out)
     assert info.has_audio and not info.has_video
     assert abs(info.duration - probe(source).duration) < 0.06
+
+
+# ---------------------------------------------------------------- what a run writes
+
+def test_report_stems_or_subtitles_never_write_over_an_input(tmp_path):
+    video = tmp_path / "in.mp4"
+    video.write_bytes(SAMPLE.read_bytes())
+    result, out = dub(tmp_path, video, "--report", str(video))
+    assert_user_error(result, out, "--report would write over the input")
+    assert video.read_bytes() == SAMPLE.read_bytes()
+    result, out = dub(tmp_path, video, "--report", str(out))
+    assert_user_error(result, out, "--report and -o would both write")
+    # Your subtitles, named as the ones the dub writes beside -o (OUT.en.srt), stay yours.
+    subs = out.parent / f"{out.stem}.en.srt"
+    subs.write_text("1\n00:00:01,000 --> 00:00:02,000\nHello there.\n")
+    before = subs.read_bytes()
+    assert_user_error(*dub(tmp_path, video, "--srt", str(subs)), "would write over the --srt file")
+    assert subs.read_bytes() == before
+    stems = tmp_path / "stems"
+    stems.mkdir()
+    mix = stems / "mix.wav"
+    ffmpeg("-i", str(SAMPLE), "-t", "2", "-vn", str(mix))
+    before = mix.read_bytes()
+    result, out = dub(tmp_path, mix, "--stems", str(stems))
+    assert_user_error(result, out, "--stems would write over the input")
+    assert mix.read_bytes() == before
+
+
+@pytest.mark.parametrize("name, needle", [
+    ("dubbed.txt", "unknown output type .txt"),
+    ("dubbed", "has no extension"),
+    ("dubbed.wav", "a .wav file cannot hold this dub"),  # a picture in a WAV
+    ("dubbed.webm", "a .webm file cannot hold this dub"),  # H.264 in WebM
+])
+def test_output_type_that_cannot_hold_the_dub_fails_before_any_work(tmp_path, name, needle):
+    out = tmp_path / "out" / name
+    out.parent.mkdir()
+    result = CliRunner().invoke(main, [str(SAMPLE), "--lang", "en", "-o", str(out), "--work-dir",
+                                       str(tmp_path / "work"), "-q"])
+    assert_user_error(result, out, needle)
+    assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())  # no stage ran
+
+
+def test_own_subtitles_of_another_video(tmp_path):
+    subs = tmp_path / "other.srt"
+    subs.write_text("1\n00:00:01,000 --> 00:00:02,000\nHello.\n\n2\n05:00:00,000 --> 05:00:02,000\nLater.\n")
+    assert_user_error(*dub(tmp_path, SAMPLE, "--srt", str(subs)), "starts at 05:00:00.000, after the end of")
+
+
+@pytest.mark.parametrize("args, needle", [
+    ([str(SAMPLE)], "Missing option '--lang'"),
+    ([str(SAMPLE), "--lang", "en", "--bogus"], "No such option '--bogus'"),
+    ([str(SAMPLE), "--lang", "en", "--loudness", "nan"], "'nan' is not a finite number"),
+    ([str(SAMPLE), "--lang", "en", "--loudness", "16"], "between -70 and 0"),
+    (["tts", "Hello"], "Missing option '-o'"),
+    (["srt"], "Missing argument 'SUBS'"),
+])
+def test_usage_errors_are_one_line(tmp_path, args, needle):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    line = result.output.strip()
+    assert "\n" not in line and line.startswith("dub: error: ") and needle in line and "--help" in line
+
+
+def test_places_that_cannot_be_written_fail_before_any_work(tmp_path):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("a file, not a folder\n")
+    result, out = dub(tmp_path, SAMPLE, "--report", str(a_file / "r.json"))
+    assert_user_error(result, out, "is a file, not a folder: choose another --report")
+    result = CliRunner().invoke(main, [str(SAMPLE), "--lang", "en", "-o", str(out), "--work-dir", str(a_file), "-q"])
+    assert_user_error(result, out, "choose another --work-dir")
+
+
+def test_full_disk_mid_run_is_a_user_error(tmp_path, monkeypatch):
+    import errno
+
+    import dubber.dub
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "work" / "x.wav"))
+
+    monkeypatch.setattr(dubber.dub, "dub_video", full)
+    result = CliRunner().invoke(main, [str(SAMPLE), "--lang", "en", "-o", str(tmp_path / "o.mp4")])
+    assert result.exit_code == 2 and "No space left on device" in result.output
+    assert "Traceback" not in result.output and "--work-dir" in result.output
+
+
+def test_stage_failure_exits_1_with_a_log(tmp_path, monkeypatch):
+    import dubber.dub
+    from dubber.errors import StageError
+
+    def broken(*args, **kwargs):
+        raise StageError("ffmpeg failed to mux the dubbed audio: Invalid argument")
+
+    monkeypatch.setattr(dubber.dub, "dub_video", broken)
+    result = CliRunner().invoke(main, [str(SAMPLE), "--lang", "en", "-o", str(tmp_path / "o.mp4")])
+    assert result.exit_code == 1 and "ffmpeg failed to mux" in result.output
+    log = result.output.split("details in ")[1].rstrip(")\n")
+    assert "StageError" in open(log).read()
+
+
+# ---------------------------------------------------------------- dub srt and dub tts
+
+def srt_run(tmp_path, subs, *extra, out_name="dialogue.wav"):
+    out = tmp_path / "out" / out_name
+    out.parent.mkdir(exist_ok=True)
+    result = CliRunner().invoke(main, ["srt", str(subs), "-o", str(out), "--work-dir", str(tmp_path / "work"), "-q",
+                                       *extra])
+    return result, out
+
+
+def test_srt_longer_than_a_wav_can_hold(tmp_path):
+    subs = tmp_path / "typo.srt"
+    subs.write_text("1\n00:00:01,000 --> 00:00:02,000\nHello.\n\n2\n99:00:00,000 --> 99:00:01,000\nLater.\n")
+    assert_user_error(*srt_run(tmp_path, subs), "longer than a WAV can hold")
+
+
+def test_srt_report_over_the_subtitles_is_refused(tmp_path):
+    subs = tmp_path / "lines.srt"
+    subs.write_text("1\n00:00:01,000 --> 00:00:02,000\nHello.\n")
+    before = subs.read_bytes()
+    assert_user_error(*srt_run(tmp_path, subs, "--report", str(subs)), "--report would write over the subtitle file")
+    assert subs.read_bytes() == before
+
+
+def test_srt_track_is_made_block_by_block(tmp_path, monkeypatch):
+    """Hours of timeline are made 30 s at a time: blocks far smaller than a line give the
+    same track (levelled, limited) as one block holding it all."""
+    from dubber import srt_flow
+    from dubber.media import read_wav
+
+    subs = tmp_path / "lines.srt"
+    subs.write_text("1\n00:00:00,500 --> 00:00:02,000\nHello there.\n\n2\n00:00:02,100 --> 00:00:04,000\n"
+                    "How are you today?\n")
+    tracks = []
+    for block in (10**8, 1234):
+        monkeypatch.setattr(srt_flow, "BLOCK", block)
+        result, out = srt_run(tmp_path, subs, "--loudness", "-20", out_name=f"b{block}.wav")
+        assert result.exit_code == 0, result.output
+        tracks.append(read_wav(out)[0])
+    assert len(tracks[0]) == len(tracks[1]) >= 4 * 48_000
+    assert abs(tracks[0] - tracks[1]).max() <= 2 / 32768 and abs(tracks[0]).max() > 0.05
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["-o", "{tmp}/line.mp3"], "use an output ending in .wav"),
+    (["--duration", "100000", "-o", "{tmp}/line.wav"], "longer than one line can be"),
+    (["--tts", "kokoro", "--voice", "{tmp}/none.wav", "-o", "{tmp}/line.wav"], "--voice {tmp}/none.wav does not exist"),
+    (["--tts", "kokoro", "--voice", "{tmp}/ref.wav", "-o", "{tmp}/ref.wav"], "would write over the --voice recording"),
+])
+def test_tts_refuses_what_it_cannot_write(tmp_path, args, needle):
+    ref = tmp_path / "ref.wav"
+    ffmpeg("-i", str(SAMPLE), "-t", "2", "-vn", str(ref))
+    before = ref.read_bytes()
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    result = CliRunner().invoke(main, ["tts", "Hello there.", "-q", *args])
+    assert result.exit_code == 2, result.output
+    line = result.output.strip()
+    assert "\n" not in line and needle.replace("{tmp}", str(tmp_path)) in line
+    assert ref.read_bytes() == before and not (tmp_path / "line.wav").exists() and not (tmp_path / "line.mp3").exists()
+
+
+# ---------------------------------------------------------------- dub batch
+
+def test_batch_output_over_another_jobs_input(tmp_path):
+    for name in ("a.mp4", "b.mp4"):
+        (tmp_path / name).write_bytes(SAMPLE.read_bytes()[:50_000])
+    manifest = tmp_path / "jobs.csv"
+    manifest.write_text("input,lang,output\na.mp4,en,b.mp4\nb.mp4,en,b.en.mp4\n")
+    result = CliRunner().invoke(main, ["batch", str(manifest), "-q"])
+    assert result.exit_code == 2, result.output
+    assert "jobs.csv line 2: output" in result.output and "is the input of jobs.csv line 3" in result.output
+    assert (tmp_path / "b.mp4").read_bytes() == SAMPLE.read_bytes()[:50_000]
+
+
+def test_batch_manifest_with_a_quote_left_open(tmp_path):
+    manifest = tmp_path / "jobs.csv"
+    manifest.write_text('input,lang,output\na.mp4,en,"a.en.mp4\nb.mp4,en,b.en.mp4\n')
+    result = CliRunner().invoke(main, ["batch", str(manifest), "-q"])
+    assert result.exit_code == 2 and "jobs.csv line 2: not valid CSV" in result.output, result.output

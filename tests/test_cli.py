@@ -28,8 +28,11 @@ def test_unknown_language_lists_known_codes(tmp_path):
 
 
 def test_language_without_a_voice(tmp_path):
-    result = run(str(SAMPLE), "--lang", "de", "-o", str(tmp_path / "out.mp4"), "-q")
+    result = run(str(SAMPLE), "--lang", "de", "--tts", "piper", "-o", str(tmp_path / "out.mp4"), "-q")
     assert result.exit_code == 2 and "not 'de'" in result.output and "--voice" in result.output
+    # Without --tts, German goes to espeak-ng, which speaks it: what is missing is a translator.
+    result = run(str(SAMPLE), "--lang", "de", "-o", str(tmp_path / "out.mp4"), "-q")
+    assert result.exit_code == 2 and "no offline translator from 'es' to 'de'" in result.output
 
 
 def test_video_without_audio_stream(tmp_path):

@@ -409,3 +409,30 @@ def test_stale_temporary_folders_are_removed_when_the_stage_runs(tmp_path):
     os.utime(old, (stamp, stamp))
     Workspace(tmp_path).run("stage", "1", {}, lambda folder: {})
     assert not old.exists() and young.is_dir()
+
+
+def test_ctrl_c_inside_a_constructor_prints_only_the_hint(tmp_path):
+    """Ctrl-C can land inside any constructor: ``wave.open`` interrupted before it set its
+    file leaves an object whose ``__del__`` fails when the traceback is freed. That noise
+    ("Exception ignored in ...") must not follow the one-line hint (it did, in CI)."""
+    script = """
+import sys, dubber.dub
+from dubber.cli import main
+
+class HalfBuilt:
+    def __init__(self):
+        raise KeyboardInterrupt  # before any attribute is set, as a signal can
+    def __del__(self):
+        self.file.close()
+
+def dub_video(*args, **kwargs):
+    HalfBuilt()
+
+dubber.dub.dub_video = dub_video
+sys.argv = ["dub", sys.argv[1], "--lang", "en", "-o", sys.argv[2], "-q"]
+main()
+"""
+    proc = subprocess.run([sys.executable, "-c", script, str(SAMPLE), str(tmp_path / "out.mp4")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.strip() == INTERRUPTED, proc.stderr

@@ -68,3 +68,29 @@ def test_video_with_own_subtitles_and_soft_track(tmp_path):
                               "-of", "csv=p=0", str(out)], capture_output=True, text=True).stdout.split()
     assert streams == ["video,und", "audio,eng", "subtitle,eng"]
     assert (tmp_path / "out.en.srt").read_text().count("-->") == 3
+
+
+def test_default_backend_follows_the_language():
+    from pipelines.synthesize import default_backend
+
+    assert default_backend("en") == "piper"
+    assert default_backend("es") == default_backend("pt") == "kokoro"
+    assert default_backend("de") == "espeak"  # neither Piper's bundled voice nor Kokoro speaks it
+    assert default_backend("en", recording=True) == default_backend("de", recording=True) == "kokoro"
+    assert default_backend("es", voice="es_ES-davefx-medium") == "piper"  # a voice name is a Piper voice
+
+
+def test_spanish_subtitles_without_tts_just_work(tmp_path):
+    """``dub srt ... --lang es`` with no --tts: Spanish is spoken (by Kokoro), not refused
+    because the default English voice cannot."""
+    subs = tmp_path / "es.srt"
+    subs.write_bytes("1\n00:00:00,500 --> 00:00:02,500\nHola, \xbfc\xf3mo est\xe1s?\n".encode("cp1252"))
+    out, report = tmp_path / "es.wav", tmp_path / "r.json"
+    result = CliRunner().invoke(main, ["srt", str(subs), "--lang", "es", "-o", str(out), "--report", str(report),
+                                       "--work-dir", str(tmp_path / "w"), "-q"])
+    assert result.exit_code == 0, result.output
+    written = json.loads(report.read_text())
+    assert written["options"]["tts"] == "kokoro"
+    seg = written["segments"][0]
+    assert seg["text"] == "Hola, ¿cómo estás?"
+    assert abs(seg["audio_duration"] - 2.0) <= 0.012

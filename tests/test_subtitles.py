@@ -63,6 +63,17 @@ def test_gb18030_chinese(tmp_path):
     assert texts(put(tmp_path, text.encode("gb18030"))) == ["我用iPhone拍的，OK吗？"]
 
 
+def test_cp1251_cyrillic(tmp_path):
+    # Read as CP1252 these bytes are all accents ("Ïðèâåò"): spoken, that is gibberish.
+    text = srt(("00:00:01,000", "00:00:02,000", "Привет, как дела?"), ("00:00:03,000", "00:00:04,000", "Всё хорошо."))
+    assert texts(put(tmp_path, text.encode("cp1251"))) == ["Привет, как дела?", "Всё хорошо."]
+
+
+def test_text_in_no_known_encoding_asks_for_utf8(tmp_path):
+    text = srt(("00:00:01,000", "00:00:02,000", "µµµ µµ µµµµ"))  # letters in neither CP1252 text nor CP1251's
+    assert "save it as UTF-8" in error(put(tmp_path, text.encode("cp1252")))
+
+
 @pytest.mark.parametrize("newline", ["\r\n", "\r"])
 def test_crlf_and_lone_cr(tmp_path, newline):
     text = srt(("00:00:01,000", "00:00:02,000", "Line one\nline two"), ("00:00:03,000", "00:00:04,000", "Next"))
@@ -92,7 +103,7 @@ def test_tags_only_and_emoji_only_cues_are_dropped(tmp_path):
 
 def test_only_unsayable_cues_is_an_error(tmp_path):
     text = srt(("00:00:01,000", "00:00:02,000", "<i></i>"), ("00:00:03,000", "00:00:04,000", "🎵"))
-    assert "no subtitles found" in error(put(tmp_path, text))
+    assert "nothing to say" in error(put(tmp_path, text))
 
 
 # ---------------------------------------------------------------- speakers

@@ -14,7 +14,9 @@ Targets: dialogue SI-SDR improvement >= 5 dB at 5 dB SNR; WER(dialogue) <= WER(m
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -75,7 +77,9 @@ def separators() -> list[tuple[str, object | None, str]]:
     out = []
     for name in ("none", "deepfilternet", "demucs"):
         try:
-            out.append((name, separate.get_separator(name), ""))
+            # torch.hub says "Downloading: ..." on stdout, where the table goes.
+            with contextlib.redirect_stdout(sys.stderr):
+                out.append((name, separate.get_separator(name), ""))
         except DubError as exc:
             note = "weights not available offline" if name == "demucs" else str(exc).splitlines()[0]
             out.append((name, None, note))

@@ -16,7 +16,7 @@ def build(options, source_lang: str, stages: dict[str, float], cached: dict[str,
     for line in lines:
         entry = {k: line.get(k) for k in KEEP}
         for extra in ("source_start", "source_end", "natural_duration", "speech_rate", "borrowed_ms", "fit", "fit_why",
-                      "rewritten", "first_text", "speaker", "reference", "within_bounds", "skipped", "audio"):
+                      "rewritten", "first_text", "translated_by", "speaker", "reference", "within_bounds", "skipped", "audio"):
             if extra in line:
                 entry[extra] = line[extra]
         segments.append(entry)

@@ -121,6 +121,8 @@ def synthesize(ws: Workspace, segments: list[dict], backend: str, voice: str | N
                   "source_text": seg.get("source_text", ""), "text": text, "tempo": 1.0}
         if seg.get("speaker"):
             record["speaker"] = seg["speaker"]
+        if seg.get("translated_by"):
+            record["translated_by"] = seg["translated_by"]
         if index in rewritten:
             record.update(rewritten=True, first_text=seg["first_text"])
         if plan:

@@ -10,6 +10,8 @@ which keeps every line with its slot.
 from __future__ import annotations
 
 import re
+import unicodedata
+import zlib
 from pathlib import Path
 from typing import Callable
 
@@ -19,7 +21,7 @@ from . import translators
 from .asr import get_asr, load_speech, segment_audio
 from .translators import BACKENDS, TranslatorOptions, get_translator
 
-VERSION = "4"
+VERSION = "5"
 
 
 def _words(text: str) -> set[str]:
@@ -32,19 +34,41 @@ def untranslated(text: str, source_text: str) -> bool:
     return bool(a) and len(a & b) / len(a) > 0.5
 
 
-# Tried in order until one answer is English and not empty: a wider margin of context,
-# then sampling instead of beam search.
-_ATTEMPTS = ({"margin": 0.15}, {"margin": 0.5}, {"margin": 0.15, "temperature": 0.6})
+# Whisper's own test for a decoding stuck in a loop ("the the the ...", "The较较较较..."):
+# text that zlib compresses by more than this repeats itself.
+MAX_COMPRESSION_RATIO = 2.4
+
+
+def garbled(text: str) -> bool:
+    """An answer no translation looks like: a repetition loop, or English (the only
+    language Whisper translates into) written mostly outside the Latin alphabet."""
+    data = text.encode()
+    if len(data) >= 24 and len(data) / len(zlib.compress(data)) > MAX_COMPRESSION_RATIO:
+        return True
+    letters = [c for c in text if c.isalpha()]
+    foreign = sum(1 for c in letters if not unicodedata.name(c, "").startswith("LATIN"))
+    return bool(letters) and foreign / len(letters) > 0.2
+
+
+# Tried in order until one answer is English, not garbled and not empty: wider and wider
+# margins of context around the line. All are beam searches, never sampling: a rerun (or a
+# resumed run) must translate the line as the first run did, and CTranslate2's sampler
+# does not repeat its draws even after reseeding.
+_ATTEMPTS = ({"margin": 0.15}, {"margin": 0.5}, {"margin": 1.0})
+
+
+def _acceptable(text: str, source_text: str) -> bool:
+    return bool(text) and not untranslated(text, source_text) and not garbled(text)
 
 
 def _whisper_translate(asr, speech, seg: dict, source: str) -> str:
-    text = ""
+    """Whisper's translation of the line's audio, or "" when no attempt gave one."""
     for attempt in _ATTEMPTS:
         clip = segment_audio(speech, seg["start"], seg["end"], margin=attempt["margin"])
-        text = asr.translate(clip, source, temperature=attempt.get("temperature", 0.0))
-        if text and not untranslated(text, seg["text"]):
+        text = asr.translate(clip, source)
+        if _acceptable(text, seg["text"]):
             return text
-    return text
+    return ""
 
 
 # Each translator's coverage, by name (the classes in ``pipelines.translators`` hold the data).
@@ -78,9 +102,11 @@ def translate(dialogue_wav: Path, segments: list[dict], source: str, target: str
     for seg in segments:
         text = _whisper_translate(asr, speech, seg, source)
         entry = {"start": seg["start"], "end": seg["end"], "source_text": seg["text"], "text": text}
-        if (not text or untranslated(text, seg["text"])) and fallback is not None:
-            # Whisper kept answering in the source language: translate the words instead.
+        if not text and fallback is not None:
+            # Whisper kept answering in the source language, or in a loop: translate the words instead.
             entry.update(text=fallback.translate([seg["text"]], source, target)[0], translated_by=fallback.name)
+        # Else the line stays empty and is skipped ("nothing to say"): silence is better than a
+        # loop, or the source words read in an English voice.
         out.append(entry)
         tick(1)
     return {"translator": translator, "segments": out}

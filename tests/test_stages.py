@@ -10,6 +10,7 @@ from pipelines import asr, separate
 from pipelines.remix import _duck_curve
 
 
+
 def test_deepfilternet_cleans_speech_in_noise(tts):
     from dubber.media import resample
 
@@ -101,6 +102,48 @@ def test_whisper_answers_in_spanish_then_the_words_are_translated(tmp_path, monk
                               lambda d, n: (lambda k=1: None))
     line = out["segments"][0]
     assert line["translated_by"] == "apertium" and "system" in line["text"].lower()
+
+
+def test_garbled_translations_are_recognised():
+    from pipelines.translate import garbled
+
+    # What Whisper base once answered for a sample line, and other loops it falls into.
+    assert garbled("The" + "较" * 40)
+    assert garbled("T-H-E-Ch-E" + "-Ch-E" * 30)
+    assert garbled("Thank you. " * 12)
+    assert garbled("Что-то ужасно не так.")
+    for fine in ("The weasels have eaten our telephone system.", "Thank you very much for your patience.",
+                 "I'm sorry, but I can't find the person you're looking for.", "Señor Dashwood, café, naïve.",
+                 "Okay.", "No, no, no."):
+        assert not garbled(fine), fine
+
+
+def test_a_translation_stuck_in_a_loop_goes_to_the_text_translator(tmp_path, monkeypatch):
+    """Orchestration: every Whisper attempt loops, so the line's words go to apertium; with no text translator the line is left empty (skipped),
+    never read out as the loop."""
+    import shutil
+
+    from dubber.media import write_wav
+    from pipelines import translate, translators
+
+    calls = []
+
+    class Loop:
+        def translate(self, clip, language, temperature=0.0):
+            calls.append(len(clip))
+            return "The" + "较" * 40
+
+    monkeypatch.setattr(translate, "get_asr", lambda *a: Loop())
+    wav = write_wav(tmp_path / "a.wav", np.zeros(48_000 * 10, np.float32), 48_000)
+    segments = [{"start": 4.0, "end": 6.0, "text": "Algo está terriblemente mal."}]
+    run = lambda: translate.translate(wav, segments, "es", "en", "whisper", "faster-whisper", "base", "cpu",
+                                      lambda d, n: (lambda k=1: None))
+    if translators.BACKENDS["apertium"].covers("es", "en") and shutil.which("apertium"):
+        line = run()["segments"][0]
+        assert line["translated_by"] == "apertium" and "terribly" in line["text"].lower()
+        assert calls[:3] == sorted(set(calls[:3])) and len(calls) == 3  # each attempt hears more of the context
+    monkeypatch.setattr(translate, "_text_fallback", lambda *a: None)
+    assert run()["segments"][0]["text"] == ""
 
 
 def test_voiced_share():

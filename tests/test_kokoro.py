@@ -37,6 +37,31 @@ def test_split_graph_matches_the_original_model(kokoro):
     assert np.corrcoef(ours, theirs)[0, 1] > 0.99
 
 
+def test_alignment_for_fractional_frames():
+    from tts_core.backends.kokoro import alignment
+
+    whole = alignment(np.array([2.0, 1.0, 3.0]))
+    assert whole.shape == (3, 6) and set(np.unique(whole)) == {0.0, 1.0}
+    assert whole.argmax(axis=0).tolist() == [0, 0, 1, 2, 2, 2]
+    shared = alignment(np.array([1.5, 0.8, 1.7]))
+    assert shared.shape == (3, 4)
+    assert np.allclose(shared.sum(axis=0), 1.0) and np.allclose(shared.sum(axis=1), [1.5, 0.8, 1.7])
+    assert np.allclose(shared[:, 1], [0.5, 0.5, 0.0])  # the frame token 0 and token 1 share
+
+
+def test_fractional_plan_renders_to_the_exact_length(kokoro):
+    """A squeezed line is rendered from fractional frames (the plan before rounding), to the
+    sample, and a target equal to the natural length is still the model's own rendition."""
+    text = "Please wait while I try to connect your call."
+    natural = kokoro.synthesize(text)
+    assert np.array_equal(kokoro.synthesize(text, target_tokens=natural.tokens).samples, natural.samples)
+    analysis = kokoro.backend.analyse(text)
+    assert not np.allclose(analysis.natural, np.round(analysis.natural))  # there are fractions to keep
+    fast = kokoro.synthesize(text, target_tokens=int(natural.tokens / 1.4))
+    assert len(fast.samples) == int(natural.tokens / 1.4) * 600 and fast.tokens == int(natural.tokens / 1.4)
+    assert np.sqrt(np.mean(fast.samples ** 2)) > 0.01
+
+
 def test_spanish_and_blends():
     spanish = TTS.from_pretrained("kokoro", lang="es", voice="jf_alpha:0.5,jm_kumo:0.5")
     speech = spanish.synthesize("Muchas gracias por su paciencia.", duration=2.5)

@@ -70,3 +70,13 @@ def test_any_plan_sums_to_target(tokens, target):
     assert (plan.frames >= 0).all()
     if target >= len(tokens):
         assert plan.frames.min() >= 1
+    # The fractions a backend like Kokoro renders sum to the same whole count.
+    assert abs(plan.durations.sum() - target) < 1e-6 and (plan.durations >= -1e-9).all()
+
+
+def test_a_backend_may_bring_its_own_weights():
+    natural, kinds = [4.0, 4.0], ["consonant", "pause"]
+    default = plan_durations(natural, kinds, 6)
+    even = plan_durations(natural, kinds, 6, elasticity={"consonant": 1.0, "pause": 1.0})
+    assert default.durations[0] > default.durations[1]  # the pause gives up more by default
+    assert even.durations == pytest.approx([3.0, 3.0])

@@ -168,8 +168,16 @@ class TTS:
             # Plan from the frames the voice itself would use, so a target equal to the
             # natural length reproduces the natural rendition exactly.
             own = backend.whole_frames(analysis.natural).astype(np.float64)
-            plan = plan_durations(own, analysis.kinds, frames_target, rate_bounds=RATE_BOUNDS)
-        audio = backend.render(analysis, plan.frames, seed=seed, prosody=None if prosody.is_neutral else prosody)
+            base = own
+            if backend.fractional_frames and frames_target != int(own.sum()):
+                # A backend that renders fractions plans from the model's unrounded durations:
+                # measured on Kokoro (Spanish, 1.4x pace) Whisper WER 36.9 % against 42.8 %
+                # planned from the rounded ones, which had already lost each token's fraction.
+                base = np.asarray(analysis.natural, dtype=np.float64)
+            plan = plan_durations(base, analysis.kinds, frames_target, rate_bounds=RATE_BOUNDS,
+                                  reference=float(own.sum()), elasticity=backend.elasticity)
+        frames = plan.durations if backend.fractional_frames and plan.durations is not None else plan.frames
+        audio = backend.render(analysis, frames, seed=seed, prosody=None if prosody.is_neutral else prosody)
         if samples_wanted is not None:
             audio = _fit(audio, samples_wanted)
         return Speech(

@@ -35,6 +35,9 @@ class Plan:
     target: int  # the frame count asked for
     natural: float  # the model's own total, in (fractional) frames
     within_bounds: bool  # False when target/natural is outside RATE_BOUNDS
+    # The same plan before rounding: fractional frames per token, summing to `target`, for
+    # a backend that renders fractions (``Backend.fractional_frames``).
+    durations: np.ndarray | None = None
 
     @property
     def rate(self) -> float:
@@ -88,6 +91,7 @@ def plan_durations(
     min_frames: int | dict[str, int] = 1,
     rate_bounds: tuple[float, float] = RATE_BOUNDS,
     reference: float | None = None,
+    elasticity: dict[str, float] | None = None,
 ) -> Plan:
     """Spread ``target_frames`` over the tokens, keeping the model's rhythm.
 
@@ -103,7 +107,8 @@ def plan_durations(
     if target_frames < 1:
         raise ValueError(f"target must be at least one frame, got {target_frames}")
     nat = np.maximum(nat, 0.0)
-    weights = np.array([ELASTICITY.get(k, 1.0) for k in kinds])
+    table = ELASTICITY if elasticity is None else elasticity
+    weights = np.array([table.get(k, 1.0) for k in kinds])
     if isinstance(min_frames, dict):
         floor = np.array([float(min_frames.get(k, 1)) for k in kinds])
     else:
@@ -116,7 +121,10 @@ def plan_durations(
     # A token the model gives no time at all still gets some of the scaled share.
     x = _continuous(np.maximum(nat, 1e-3), weights, floor, float(target_frames))
     frames = _round_to_total(x, floor, target_frames)
+    # The bisection lands within 1e-6 of the target; spread what is left so the fractions
+    # sum to the frame count exactly (the alignment built from them must be that long).
+    fractions = x + (target_frames - x.sum()) * x / x.sum()
     natural_total = float(nat.sum()) if reference is None else float(reference)
     rate = target_frames / natural_total if natural_total > 0 else float("inf")
     ok = rate_bounds[0] <= rate <= rate_bounds[1]
-    return Plan(frames=frames, target=target_frames, natural=natural_total, within_bounds=ok)
+    return Plan(frames=frames, target=target_frames, natural=natural_total, within_bounds=ok, durations=fractions)

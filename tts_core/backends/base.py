@@ -36,6 +36,11 @@ class Backend(ABC):
     length_control: ClassVar[str] = "frames"  # "frames" (per token) or "rate" (whole-line speed)
     supports_voice_reference: ClassVar[bool]
     supports_emotion: ClassVar[Literal["none", "prosody", "model"]]
+    # render() takes fractional frame counts: a token may last 1.6 frames, its edge frames
+    # shared with its neighbours (only where the export's alignment is an input).
+    fractional_frames: ClassVar[bool] = False
+    # The duration planner's weights per kind of token for this model (None: the planner's own).
+    elasticity: ClassVar[dict[str, float] | None] = None
 
     sample_rate: int
     hop_length: int  # samples per frame (token of duration)
@@ -65,7 +70,8 @@ class Backend(ABC):
 
     @abstractmethod
     def render(self, analysis: Analysis, frames: np.ndarray, *, seed: int = 0, prosody=None) -> np.ndarray:
-        """Float32 mono samples, exactly ``frames.sum() * hop_length`` long. ``prosody`` (a
+        """Float32 mono samples, exactly ``frames.sum() * hop_length`` long (``frames`` are
+        whole numbers unless ``fractional_frames``; their sum always is). ``prosody`` (a
         ``tts_core.prosody.Prosody``) is honoured by backends with supports_emotion="prosody"."""
 
 

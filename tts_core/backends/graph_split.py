@@ -8,7 +8,9 @@ is removed and the graph is cut into stages:
 2. (optional) durations -> frame-level prosody curves (Kokoro: pitch F0 and energy N),
 3. -> audio.
 
-The frame counts enter stage 2 as an input named ``durations`` and the prosody curves
+The frame counts enter stage 2 as an input named ``durations`` (or, where the export builds
+a token-by-frame alignment from them, that matrix enters as ``alignment`` instead, so a
+token may last a fraction of a frame: see ``Cut.regulator``) and the prosody curves
 enter stage 3 under their own names, so the planner (and prosody control) sit between
 stages: the encoder runs once, and the expensive decoder runs once at the planned length.
 Random draws (``RandomNormalLike``) become inputs too (``dp_noise`` in the first stage,
@@ -30,7 +32,7 @@ from onnx import TensorProto, helper
 from ..errors import ModelFileError
 from ..files import atomic_path, cache_root, sha256_file, write_text_atomic
 
-SURGERY_VERSION = "3"
+SURGERY_VERSION = "4"
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,11 @@ class Cut:
     natural: str  # fractional durations (the rounding's input)
     rounded: str  # the whole-number durations the length regulator reads
     prosody: tuple[str, ...] = ()  # frame-level curves to expose between stages
+    # The length regulator's (tokens x frames) alignment, built from the whole durations.
+    # When named, it becomes the input ``alignment`` and everything that built it from the
+    # durations is dropped: the caller may then give a token 1.6 frames (its share of the
+    # frames at its edges), not only 1 or 2.
+    regulator: str = ""
 
 
 def _ancestors(producers: dict, targets: list[str], stop: set[str]) -> set[int]:
@@ -63,31 +70,37 @@ def _rewire(model: onnx.ModelProto, cut: Cut, durations_type: int) -> None:
     """Drop the rounding and the random draws; they become graph inputs."""
     graph = model.graph
     producers = {o: n for n in graph.node for o in n.output}
-    for name in (cut.natural, cut.rounded, *cut.prosody):
+    for name in (cut.natural, cut.rounded, *cut.prosody, *([cut.regulator] if cut.regulator else [])):
         if name not in producers:
             raise ModelFileError(f"not a supported export: no tensor {name!r}")
     duration_nodes = _ancestors(producers, [cut.natural], set())
-    rounding = _ancestors(producers, [cut.rounded], {cut.natural})
+    replaced, input_name = (cut.regulator, "alignment") if cut.regulator else (cut.rounded, "durations")
     rank = None
     for value in onnx.shape_inference.infer_shapes(model).graph.value_info:
-        if value.name == cut.rounded:
+        if value.name == replaced:
             rank = len(value.type.tensor_type.shape.dim)
-    renames = {cut.rounded: "durations"}
+    renames = {replaced: input_name}
     for node in graph.node:
         if node.op_type == "RandomNormalLike":
             renames[node.output[0]] = "dp_noise" if id(node) in duration_nodes else "noise"
     if len(renames) != len(set(renames.values())):
         raise ModelFileError("not a supported export: more than one random draw per stage")
-    kept = [n for n in graph.node if id(n) not in rounding and n.op_type != "RandomNormalLike"]
+    kept = [n for n in graph.node if n.op_type != "RandomNormalLike"]
     for node in kept:
         for i, name in enumerate(node.input):
             if name in renames:
                 node.input[i] = renames[name]
+    # Keep what the outputs still need: the replaced part goes, and so does anything only
+    # it used, while a constant it shared with the rest of the graph stays.
+    live_producers = {o: n for n in kept for o in n.output}
+    live = _ancestors(live_producers, [cut.natural, *cut.prosody, *(o.name for o in graph.output)], set())
+    kept = [n for n in kept if id(n) in live]
     del graph.node[:]
     graph.node.extend(kept)
-    noises = sorted(v for v in renames.values() if v != "durations")
+    noises = sorted(v for v in renames.values() if v != input_name)
     graph.input.extend(helper.make_tensor_value_info(n, TensorProto.FLOAT, [None] * 3) for n in noises)
-    graph.input.append(helper.make_tensor_value_info("durations", durations_type, [None] * (rank or 3)))
+    kind = TensorProto.FLOAT if cut.regulator else durations_type
+    graph.input.append(helper.make_tensor_value_info(input_name, kind, [None] * (rank or 3)))
 
 
 def _stages(model: onnx.ModelProto, cut: Cut, durations_type: int) -> list[onnx.ModelProto]:
@@ -121,7 +134,7 @@ def _stages(model: onnx.ModelProto, cut: Cut, durations_type: int) -> list[onnx.
                     stage_outputs[source].append(name)
     for index in range(len(targets)):
         stage_inputs[index].sort(key=lambda n: (n not in graph_inputs, n))
-    if "durations" not in stage_inputs[1]:
+    if not {"durations", "alignment"} & set(stage_inputs[1]):
         raise ModelFileError("not a supported export: the durations do not reach the decoder")
     extractor = onnx.utils.Extractor(model)
     return [extractor.extract_model(ins, outs) for ins, outs in zip(stage_inputs, stage_outputs)]
@@ -184,4 +197,5 @@ def locate_kokoro(model: onnx.ModelProto) -> Cut:
     """Kokoro: ``/encoder/Div`` gives the natural durations, ``/encoder/Cast`` the whole
     ones; the predicted pitch (F0) and energy (N) curves leave the predictor squeezed."""
     return Cut(natural="/encoder/Div_output_0", rounded="/encoder/Cast_output_0",
-               prosody=("/encoder/Squeeze_output_0", "/encoder/Squeeze_1_output_0"))
+               prosody=("/encoder/Squeeze_output_0", "/encoder/Squeeze_1_output_0"),
+               regulator="/encoder/Cast_4_output_0")

@@ -43,6 +43,19 @@ def load_voices() -> dict[str, np.ndarray]:
         return {k: npz[k].astype(np.float32) for k in npz.files}
 
 
+def alignment(frames: np.ndarray) -> np.ndarray:
+    """The length regulator's (tokens x frames) matrix for fractional frame counts: token i
+    spans [c[i-1], c[i]) of the cumulative counts, and frame j takes from each token the part
+    of [j, j+1) it covers. Whole counts give the model's own one-hot alignment."""
+    edges = np.concatenate([[0.0], np.cumsum(np.maximum(frames, 0.0))])
+    total = int(round(edges[-1]))
+    edges[-1] = total
+    j = np.arange(total, dtype=np.float64)
+    lo = np.maximum(edges[:-1, None], j[None, :])
+    hi = np.minimum(edges[1:, None], j[None, :] + 1.0)
+    return np.clip(hi - lo, 0.0, None).astype(np.float32)
+
+
 @register
 class KokoroBackend(Backend):
     name = "kokoro"
@@ -50,6 +63,13 @@ class KokoroBackend(Backend):
     supports_target_tokens = True
     supports_voice_reference = True  # closest bundled voice/blend + pitch level, not cloning
     supports_emotion = "prosody"  # pitch level/range and energy curves, not an emotion model
+    # Measured (Spanish, 30 sentences, Whisper base WER at 1.2x / 1.4x the natural pace):
+    # whole frames with the planner's default weights 25.3 % / 45.1 %; fractional frames with
+    # those weights 22.7 % / 38.7 %, with every kind of token scaled alike 19.8 % / 35.8 %.
+    # At 25 ms a frame, rounding a 2.3-frame phoneme to 1 or 2 is what hurt; with fractions,
+    # Kokoro's syllables keep their own proportions best.
+    fractional_frames = True
+    elasticity = {"pause": 1.0, "pad": 1.0, "vowel": 1.0, "mark": 1.0, "consonant": 1.0}
     sample_rate = 24_000
     hop_length = 600  # one duration frame = 600 samples (40 frames a second)
 
@@ -125,11 +145,11 @@ class KokoroBackend(Backend):
         return Analysis(text=text, phonemes="".join(symbols), kinds=kinds, natural=natural, state=values)
 
     def render(self, analysis: Analysis, frames: np.ndarray, *, seed: int = 0, prosody=None) -> np.ndarray:
-        frames = np.asarray(frames, dtype=np.int64).reshape(1, -1)
-        if frames.shape[1] != len(analysis.kinds):
+        frames = np.asarray(frames, dtype=np.float64).reshape(-1)
+        if len(frames) != len(analysis.kinds):
             raise UnsupportedRequestError("frame counts do not match the analysed tokens")
         values = dict(analysis.state)
-        values["durations"] = frames
+        values["alignment"] = alignment(frames)
         values.update(self.model.run_stage(1, values))
         pitch, energy = self.model.prosody
         values[pitch], values[energy], gain_db = self.shape_prosody(values[pitch], values[energy], prosody)

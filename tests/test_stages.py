@@ -10,7 +10,6 @@ from pipelines import asr, separate
 from pipelines.remix import _duck_curve
 
 
-
 def test_deepfilternet_cleans_speech_in_noise(tts):
     from dubber.media import resample
 
@@ -107,7 +106,7 @@ def test_whisper_answers_in_spanish_then_the_words_are_translated(tmp_path, monk
 def test_garbled_translations_are_recognised():
     from pipelines.translate import garbled
 
-    # What Whisper base once answered for a sample line, and other loops it falls into.
+    # What Whisper base once answered for a sample line, other loops, and English in another script.
     assert garbled("The" + "较" * 40)
     assert garbled("T-H-E-Ch-E" + "-Ch-E" * 30)
     assert garbled("Thank you. " * 12)
@@ -119,8 +118,8 @@ def test_garbled_translations_are_recognised():
 
 
 def test_a_translation_stuck_in_a_loop_goes_to_the_text_translator(tmp_path, monkeypatch):
-    """Orchestration: every Whisper attempt loops, so the line's words go to apertium; with no text translator the line is left empty (skipped),
-    never read out as the loop."""
+    """Orchestration: every Whisper attempt loops, so the line's words go to apertium; with
+    no text translator the line is left empty (skipped), never read out as the loop."""
     import shutil
 
     from dubber.media import write_wav

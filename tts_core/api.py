@@ -160,7 +160,8 @@ class TTS:
         if samples_wanted is None:
             # Free length: exactly what the voice does on its own.
             frames = backend.whole_frames(analysis.natural)
-            plan = Plan(frames=frames, target=int(frames.sum()), natural=natural, within_bounds=True)
+            plan = Plan(frames=frames, target=int(frames.sum()), natural=natural, within_bounds=True,
+                        durations=frames.astype(np.float64))
         else:
             # The nearest whole frame count, then less than one frame of samples is
             # padded or trimmed so the length is exact to the sample.
@@ -176,7 +177,7 @@ class TTS:
                 base = np.asarray(analysis.natural, dtype=np.float64)
             plan = plan_durations(base, analysis.kinds, frames_target, rate_bounds=RATE_BOUNDS,
                                   reference=float(own.sum()), elasticity=backend.elasticity)
-        frames = plan.durations if backend.fractional_frames and plan.durations is not None else plan.frames
+        frames = plan.durations if backend.fractional_frames else plan.frames
         audio = backend.render(analysis, frames, seed=seed, prosody=None if prosody.is_neutral else prosody)
         if samples_wanted is not None:
             audio = _fit(audio, samples_wanted)

@@ -37,7 +37,7 @@ class Plan:
     within_bounds: bool  # False when target/natural is outside RATE_BOUNDS
     # The same plan before rounding: fractional frames per token, summing to `target`, for
     # a backend that renders fractions (``Backend.fractional_frames``).
-    durations: np.ndarray | None = None
+    durations: np.ndarray
 
     @property
     def rate(self) -> float:

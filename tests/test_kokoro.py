@@ -38,7 +38,7 @@ def test_split_graph_matches_the_original_model(kokoro):
 
 
 def test_alignment_for_fractional_frames():
-    from tts_core.backends.kokoro import alignment
+    from tts_core.backends.base import alignment
 
     whole = alignment(np.array([2.0, 1.0, 3.0]))
     assert whole.shape == (3, 6) and set(np.unique(whole)) == {0.0, 1.0}

@@ -106,3 +106,22 @@ def test_natural_target_reproduces_natural_speech(tts):
     natural = tts.synthesize(text)
     same = tts.synthesize(text, target_tokens=natural.tokens)
     assert np.array_equal(natural.samples, same.samples)
+
+
+def test_fractional_frames_reach_the_decoder(tts):
+    """Piper's decoder reads the alignment path: a token may last 1.6 frames, and the
+    audio is exactly the plan's (whole) total long; whole counts are the export's own path."""
+    backend = tts.backend
+    assert backend.fractional_frames
+    analysis = backend.analyse("Fractions of a frame.")
+    whole = backend.whole_frames(analysis.natural).astype(np.float64)
+    squeezed = whole * 0.7
+    squeezed *= np.floor(squeezed.sum()) / squeezed.sum()  # a whole total, fractional tokens
+    assert not np.allclose(squeezed, np.round(squeezed))
+    audio = backend.render(analysis, squeezed)
+    assert len(audio) == int(round(squeezed.sum())) * backend.hop_length
+    assert np.sqrt(np.mean(audio ** 2)) > 0.01
+    rounded = backend.render(analysis, np.diff(np.round(np.concatenate([[0.0], np.cumsum(squeezed)]))))
+    assert len(rounded) == len(audio) and not np.allclose(rounded, audio)
+    fast = tts.synthesize("Fractions of a frame.", target_tokens=int(whole.sum() * 0.7))
+    assert len(fast.samples) == int(whole.sum() * 0.7) * backend.hop_length

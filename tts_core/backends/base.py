@@ -2,7 +2,7 @@
 
 A backend splits synthesis in two so the planner can sit between the halves:
 ``analyse`` runs the text side of the model once (tokens, their kinds and the natural
-fractional durations), and ``render`` turns whole frame counts per token into audio.
+fractional durations), and ``render`` turns frame counts per token into audio.
 Capabilities are class attributes, so the pipeline asks instead of checking names.
 """
 
@@ -41,6 +41,9 @@ class Backend(ABC):
     fractional_frames: ClassVar[bool] = False
     # The duration planner's weights per kind of token for this model (None: the planner's own).
     elasticity: ClassVar[dict[str, float] | None] = None
+    # A fractional backend plans a changed length from the model's unrounded durations
+    # (True) or from its own whole frames (False), whichever was measured to be clearer.
+    plan_from_natural: ClassVar[bool] = False
 
     sample_rate: int
     hop_length: int  # samples per frame (token of duration)
@@ -73,6 +76,19 @@ class Backend(ABC):
         """Float32 mono samples, exactly ``frames.sum() * hop_length`` long (``frames`` are
         whole numbers unless ``fractional_frames``; their sum always is). ``prosody`` (a
         ``tts_core.prosody.Prosody``) is honoured by backends with supports_emotion="prosody"."""
+
+
+def alignment(frames: np.ndarray) -> np.ndarray:
+    """The length regulator's (tokens x frames) matrix for fractional frame counts: token i
+    spans [c[i-1], c[i]) of the cumulative counts, and frame j takes from each token the part
+    of [j, j+1) it covers. Whole counts give the model's own one-hot alignment."""
+    edges = np.concatenate([[0.0], np.cumsum(np.maximum(frames, 0.0))])
+    total = int(round(edges[-1]))
+    edges[-1] = total
+    j = np.arange(total, dtype=np.float64)
+    lo = np.maximum(edges[:-1, None], j[None, :])
+    hi = np.minimum(edges[1:, None], j[None, :] + 1.0)
+    return np.clip(hi - lo, 0.0, None).astype(np.float32)
 
 
 _REGISTRY: dict[str, type[Backend]] = {}

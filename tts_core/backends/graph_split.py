@@ -8,9 +8,11 @@ is removed and the graph is cut into stages:
 2. (optional) durations -> frame-level prosody curves (Kokoro: pitch F0 and energy N),
 3. -> audio.
 
-The frame counts enter stage 2 as an input named ``durations`` (or, where the export builds
-a token-by-frame alignment from them, that matrix enters as ``alignment`` instead, so a
-token may last a fraction of a frame: see ``Cut.regulator``) and the prosody curves
+The frame counts enter stage 2 as an input named ``durations``; where the export builds
+a token-by-frame alignment from them (both exports here), that matrix enters as
+``alignment`` too, so a token may last a fraction of a frame (see ``Cut.regulator``),
+and ``durations`` stays an input only where something else still reads it (Piper's frame
+mask). The prosody curves
 enter stage 3 under their own names, so the planner (and prosody control) sit between
 stages: the encoder runs once, and the expensive decoder runs once at the planned length.
 Random draws (``RandomNormalLike``) become inputs too (``dp_noise`` in the first stage,
@@ -32,7 +34,7 @@ from onnx import TensorProto, helper
 from ..errors import ModelFileError
 from ..files import atomic_path, cache_root, sha256_file, write_text_atomic
 
-SURGERY_VERSION = "4"
+SURGERY_VERSION = "5"
 
 
 @dataclass(frozen=True)
@@ -74,12 +76,13 @@ def _rewire(model: onnx.ModelProto, cut: Cut, durations_type: int) -> None:
         if name not in producers:
             raise ModelFileError(f"not a supported export: no tensor {name!r}")
     duration_nodes = _ancestors(producers, [cut.natural], set())
-    replaced, input_name = (cut.regulator, "alignment") if cut.regulator else (cut.rounded, "durations")
-    rank = None
-    for value in onnx.shape_inference.infer_shapes(model).graph.value_info:
-        if value.name == replaced:
-            rank = len(value.type.tensor_type.shape.dim)
-    renames = {replaced: input_name}
+    ranks = {value.name: len(value.type.tensor_type.shape.dim)
+             for value in onnx.shape_inference.infer_shapes(model).graph.value_info}
+    # The whole durations are always an input: with a regulator cut, what still reads them
+    # (Piper's frame mask, which only needs their sum) keeps doing so.
+    renames = {cut.rounded: "durations"}
+    if cut.regulator:
+        renames[cut.regulator] = "alignment"
     for node in graph.node:
         if node.op_type == "RandomNormalLike":
             renames[node.output[0]] = "dp_noise" if id(node) in duration_nodes else "noise"
@@ -97,10 +100,13 @@ def _rewire(model: onnx.ModelProto, cut: Cut, durations_type: int) -> None:
     kept = [n for n in kept if id(n) in live]
     del graph.node[:]
     graph.node.extend(kept)
-    noises = sorted(v for v in renames.values() if v != input_name)
+    read = {name for node in kept for name in node.input}
+    noises = sorted(v for v in renames.values() if v not in ("durations", "alignment"))
     graph.input.extend(helper.make_tensor_value_info(n, TensorProto.FLOAT, [None] * 3) for n in noises)
-    kind = TensorProto.FLOAT if cut.regulator else durations_type
-    graph.input.append(helper.make_tensor_value_info(input_name, kind, [None] * (rank or 3)))
+    if "durations" in read:
+        graph.input.append(helper.make_tensor_value_info("durations", durations_type, [None] * ranks.get(cut.rounded, 3)))
+    if cut.regulator:
+        graph.input.append(helper.make_tensor_value_info("alignment", TensorProto.FLOAT, [None] * ranks.get(cut.regulator, 3)))
 
 
 def _stages(model: onnx.ModelProto, cut: Cut, durations_type: int) -> list[onnx.ModelProto]:
@@ -134,7 +140,7 @@ def _stages(model: onnx.ModelProto, cut: Cut, durations_type: int) -> list[onnx.
                     stage_outputs[source].append(name)
     for index in range(len(targets)):
         stage_inputs[index].sort(key=lambda n: (n not in graph_inputs, n))
-    if not {"durations", "alignment"} & set(stage_inputs[1]):
+    if not {"durations", "alignment"} & set(stage_inputs[-1]):
         raise ModelFileError("not a supported export: the durations do not reach the decoder")
     extractor = onnx.utils.Extractor(model)
     return [extractor.extract_model(ins, outs) for ins, outs in zip(stage_inputs, stage_outputs)]
@@ -186,11 +192,36 @@ def split_model(model_path: str | Path, locate: Callable[[onnx.ModelProto], Cut]
 
 
 def locate_ceil(model: onnx.ModelProto) -> Cut:
-    """Piper: one ``Ceil`` rounds the durations up; its input is the natural length."""
+    """Piper: one ``Ceil`` rounds the durations up; its input is the natural length. VITS
+    builds the alignment from their running sum (``CumSum``): a mask per token, and each
+    mask minus the one before it (the first ``Sub`` after the sum) is the (1, tokens,
+    frames) path, the regulator."""
     ceils = [n for n in model.graph.node if n.op_type == "Ceil"]
     if len(ceils) != 1:
         raise ModelFileError(f"not a Piper VITS export: expected one Ceil node, found {len(ceils)}")
-    return Cut(natural=ceils[0].input[0], rounded=ceils[0].output[0])
+    consumers: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    sums = [n for n in consumers.get(ceils[0].output[0], []) if n.op_type == "CumSum"]
+    frontier, seen, path = [o for n in sums for o in n.output], set(), ""
+    while frontier and not path:  # breadth first, so the nearest Sub wins
+        following = []
+        for name in frontier:
+            for node in consumers.get(name, []):
+                if id(node) in seen:
+                    continue
+                seen.add(id(node))
+                if node.op_type == "Sub":
+                    path = node.output[0]
+                    break
+                following.extend(node.output)
+            if path:
+                break
+        frontier = following
+    if not path:
+        raise ModelFileError("not a Piper VITS export: no alignment path after the durations' running sum")
+    return Cut(natural=ceils[0].input[0], rounded=ceils[0].output[0], regulator=path)
 
 
 def locate_kokoro(model: onnx.ModelProto) -> Cut:

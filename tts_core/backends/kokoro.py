@@ -19,7 +19,7 @@ from onnx import TensorProto
 
 from ..errors import EmptyTextError, ModelFileError, UnknownBackendError, UnsupportedRequestError
 from ..phonemize import phonemize
-from .base import Analysis, Backend, register
+from .base import Analysis, Backend, alignment, register
 from .graph_split import locate_kokoro, split_model
 from .piper import providers, token_kind
 
@@ -43,19 +43,6 @@ def load_voices() -> dict[str, np.ndarray]:
         return {k: npz[k].astype(np.float32) for k in npz.files}
 
 
-def alignment(frames: np.ndarray) -> np.ndarray:
-    """The length regulator's (tokens x frames) matrix for fractional frame counts: token i
-    spans [c[i-1], c[i]) of the cumulative counts, and frame j takes from each token the part
-    of [j, j+1) it covers. Whole counts give the model's own one-hot alignment."""
-    edges = np.concatenate([[0.0], np.cumsum(np.maximum(frames, 0.0))])
-    total = int(round(edges[-1]))
-    edges[-1] = total
-    j = np.arange(total, dtype=np.float64)
-    lo = np.maximum(edges[:-1, None], j[None, :])
-    hi = np.minimum(edges[1:, None], j[None, :] + 1.0)
-    return np.clip(hi - lo, 0.0, None).astype(np.float32)
-
-
 @register
 class KokoroBackend(Backend):
     name = "kokoro"
@@ -70,6 +57,7 @@ class KokoroBackend(Backend):
     # ffmpeg atempo: 12.6 % / 18.3 %. At 25 ms a frame, rounding a 2.3-frame phoneme to 1 or 2
     # is what hurt most; with fractions, Kokoro's syllables keep their own proportions best.
     fractional_frames = True
+    plan_from_natural = True
     elasticity = {"pause": 1.0, "pad": 1.0, "vowel": 1.0, "mark": 1.0, "consonant": 1.0}
     sample_rate = 24_000
     hop_length = 600  # one duration frame = 600 samples (40 frames a second)

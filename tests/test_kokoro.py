@@ -49,6 +49,17 @@ def test_alignment_for_fractional_frames():
     assert np.allclose(shared[:, 1], [0.5, 0.5, 0.0])  # the frame token 0 and token 1 share
 
 
+def test_prosody_curves_are_warped_token_by_token():
+    from tts_core.backends.kokoro import warp_curve
+
+    ramp = np.arange(12, dtype=np.float32).reshape(1, 12)  # 2 points a frame over 6 frames
+    assert np.allclose(warp_curve(ramp, np.array([2.0, 4.0]), np.array([2.0, 4.0])), ramp)
+    steps = np.array([[1.0] * 4 + [5.0] * 8], dtype=np.float32)  # token 0: 2 frames, token 1: 4
+    moved = warp_curve(steps, np.array([2.0, 4.0]), np.array([4.5, 1.5]))
+    assert moved.shape == (1, 12)
+    assert np.allclose(moved[0, :8], 1.0) and np.allclose(moved[0, 10:], 5.0)  # each token keeps its own
+
+
 def test_fractional_plan_renders_to_the_exact_length(kokoro):
     """A squeezed line is rendered from fractional frames (the plan before rounding), to the
     sample, and a target equal to the natural length is still the model's own rendition."""

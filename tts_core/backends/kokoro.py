@@ -43,6 +43,22 @@ def load_voices() -> dict[str, np.ndarray]:
         return {k: npz[k].astype(np.float32) for k in npz.files}
 
 
+def warp_curve(curve: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """A frame-level curve (a few points per frame) drawn over the ``source`` frame counts,
+    moved onto the ``target`` counts: each token's stretch of the curve is squeezed or
+    stretched into that token's new span (linear interpolation, both ends pinned)."""
+    curve = np.asarray(curve, dtype=np.float64)
+    flat = curve.reshape(-1)
+    per_frame = len(flat) / float(np.sum(source))
+    src = np.concatenate([[0.0], np.cumsum(source)])
+    dst = np.concatenate([[0.0], np.cumsum(target)])
+    points = int(round(dst[-1] * per_frame))
+    centres = (np.arange(points) + 0.5) / per_frame  # in target frames
+    where = np.interp(centres, dst, src)  # the same moment of each token, in source frames
+    values = np.interp(where, (np.arange(len(flat)) + 0.5) / per_frame, flat)
+    return values.reshape(curve.shape[:-1] + (points,)).astype(np.float32)
+
+
 @register
 class KokoroBackend(Backend):
     name = "kokoro"
@@ -138,9 +154,23 @@ class KokoroBackend(Backend):
         if len(frames) != len(analysis.kinds):
             raise UnsupportedRequestError("frame counts do not match the analysed tokens")
         values = dict(analysis.state)
-        values["alignment"] = alignment(frames)
-        values.update(self.model.run_stage(1, values))
+        own = self.whole_frames(analysis.natural).astype(np.float64)
         pitch, energy = self.model.prosody
+        if np.array_equal(frames, own):
+            values["alignment"] = alignment(frames)
+            values.update(self.model.run_stage(1, values))
+        else:
+            # The pitch and energy predictor (a recurrent net over frames) was trained on
+            # speech at its own pace, so the curves are predicted at the voice's own timing
+            # and warped, token by token, onto the plan. Measured on 60 Spanish sentences
+            # (Whisper base WER, curves predicted on the plan -> warped; natural speech plus
+            # atempo): at 1.2x pace 19.4 % -> 16.9 % (12.0 %), at 1.4x 39.2 % -> 34.1 %
+            # (17.7 %). Squeezing pauses twice as hard as the rest did not add a clear gain.
+            values["alignment"] = alignment(own)
+            curves = self.model.run_stage(1, values)
+            for name in (pitch, energy):
+                values[name] = warp_curve(curves[name], own, frames)
+            values["alignment"] = alignment(frames)
         values[pitch], values[energy], gain_db = self.shape_prosody(values[pitch], values[energy], prosody)
         out = self.model.run_stage(2, values)
         audio = next(iter(out.values())).reshape(-1).astype(np.float32)

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Callable
 
+from tts_core import RENDER_VERSION
 from tts_core.files import sha256_file, write_text_atomic
 
 from dubber.errors import BackendError, InputError
@@ -20,7 +21,8 @@ from dubber.runner import Workspace
 
 from .fit import FitOptions, FittedLine, fit_timeline
 
-VERSION = "3"
+# This stage's own version and the TTS core's: audio rendered by an older core is redone.
+VERSION = f"3-{RENDER_VERSION}"
 
 
 def default_backend(lang: str | None, voice: str | None = None, recording: bool = False) -> str:

@@ -11,8 +11,13 @@ from .errors import (
     UnsupportedRequestError,
 )
 
+# Bumped whenever the same request renders different audio (planner, graph surgery,
+# prosody), so a caller's cache of rendered lines knows its files are stale.
+RENDER_VERSION = "2"
+
 __all__ = [
     "EMOTIONS",
+    "RENDER_VERSION",
     "TTS",
     "Speech",
     "TTSError",

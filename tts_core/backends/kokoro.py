@@ -69,7 +69,8 @@ class KokoroBackend(Backend):
     # Measured (Spanish, 30 sentences, Whisper base WER at 1.2x / 1.4x the natural pace):
     # whole frames with the planner's default weights 25.3 % / 45.1 %; fractional frames with
     # those weights 22.7 % / 38.7 %; as here (fractions, every kind of token scaled alike,
-    # planned from the unrounded durations) 18.8 % / 36.9 %. Natural speech sped up with
+    # planned from the unrounded durations; before the prosody warp in render) 18.8 % /
+    # 36.9 %. Natural speech sped up with
     # ffmpeg atempo: 12.6 % / 18.3 %. At 25 ms a frame, rounding a 2.3-frame phoneme to 1 or 2
     # is what hurt most; with fractions, Kokoro's syllables keep their own proportions best.
     fractional_frames = True

@@ -22,6 +22,7 @@ Random draws (``RandomNormalLike``) become inputs too (``dp_noise`` in the first
 from __future__ import annotations
 
 import json
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -51,13 +52,14 @@ class Cut:
     regulator: str = ""
 
 
-def _ancestors(producers: dict, targets: list[str], stop: set[str]) -> set[int]:
+def _ancestors(producers: dict, targets: list[str]) -> set[int]:
+    """The nodes the ``targets`` tensors are computed from."""
     nodes: set[int] = set()
     seen: set[str] = set()
     stack = list(targets)
     while stack:
         name = stack.pop()
-        if name in seen or name in stop:
+        if name in seen:
             continue
         seen.add(name)
         node = producers.get(name)
@@ -75,7 +77,7 @@ def _rewire(model: onnx.ModelProto, cut: Cut, durations_type: int) -> None:
     for name in (cut.natural, cut.rounded, *cut.prosody, *([cut.regulator] if cut.regulator else [])):
         if name not in producers:
             raise ModelFileError(f"not a supported export: no tensor {name!r}")
-    duration_nodes = _ancestors(producers, [cut.natural], set())
+    duration_nodes = _ancestors(producers, [cut.natural])
     ranks = {value.name: len(value.type.tensor_type.shape.dim)
              for value in onnx.shape_inference.infer_shapes(model).graph.value_info}
     # The whole durations are always an input: with a regulator cut, what still reads them
@@ -96,7 +98,7 @@ def _rewire(model: onnx.ModelProto, cut: Cut, durations_type: int) -> None:
     # Keep what the outputs still need: the replaced part goes, and so does anything only
     # it used, while a constant it shared with the rest of the graph stays.
     live_producers = {o: n for n in kept for o in n.output}
-    live = _ancestors(live_producers, [cut.natural, *cut.prosody, *(o.name for o in graph.output)], set())
+    live = _ancestors(live_producers, [cut.natural, *cut.prosody, *(o.name for o in graph.output)])
     kept = [n for n in kept if id(n) in live]
     del graph.node[:]
     graph.node.extend(kept)
@@ -121,7 +123,7 @@ def _stages(model: onnx.ModelProto, cut: Cut, durations_type: int) -> list[onnx.
 
     owner: dict[int, int] = {}  # node -> stage index
     for index, names in enumerate(targets):
-        for node_id in _ancestors(producers, names, set()):
+        for node_id in _ancestors(producers, names):
             owner.setdefault(node_id, index)
     by_id = {id(n): n for n in graph.node}
     stage_inputs: list[list[str]] = [[] for _ in targets]
@@ -204,24 +206,17 @@ def locate_ceil(model: onnx.ModelProto) -> Cut:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
     sums = [n for n in consumers.get(ceils[0].output[0], []) if n.op_type == "CumSum"]
-    frontier, seen, path = [o for n in sums for o in n.output], set(), ""
-    while frontier and not path:  # breadth first, so the nearest Sub wins
-        following = []
-        for name in frontier:
-            for node in consumers.get(name, []):
-                if id(node) in seen:
-                    continue
-                seen.add(id(node))
-                if node.op_type == "Sub":
-                    path = node.output[0]
-                    break
-                following.extend(node.output)
-            if path:
-                break
-        frontier = following
-    if not path:
-        raise ModelFileError("not a Piper VITS export: no alignment path after the durations' running sum")
-    return Cut(natural=ceils[0].input[0], rounded=ceils[0].output[0], regulator=path)
+    queue = deque(o for n in sums for o in n.output)  # first in, first out: the nearest Sub wins
+    seen: set[int] = set()
+    while queue:
+        for node in consumers.get(queue.popleft(), []):
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if node.op_type == "Sub":
+                return Cut(natural=ceils[0].input[0], rounded=ceils[0].output[0], regulator=node.output[0])
+            queue.extend(node.output)
+    raise ModelFileError("not a Piper VITS export: no alignment path after the durations' running sum")
 
 
 def locate_kokoro(model: onnx.ModelProto) -> Cut:

@@ -157,8 +157,8 @@ class KokoroBackend(Backend):
         values = dict(analysis.state)
         own = self.whole_frames(analysis.natural).astype(np.float64)
         pitch, energy = self.model.prosody
+        values["alignment"] = alignment(frames)
         if np.array_equal(frames, own):
-            values["alignment"] = alignment(frames)
             values.update(self.model.run_stage(1, values))
         else:
             # The pitch and energy predictor (a recurrent net over frames) was trained on
@@ -167,11 +167,9 @@ class KokoroBackend(Backend):
             # (Whisper base WER, curves predicted on the plan -> warped; natural speech plus
             # atempo): at 1.2x pace 19.4 % -> 16.9 % (12.0 %), at 1.4x 39.2 % -> 34.1 %
             # (17.7 %). Squeezing pauses twice as hard as the rest did not add a clear gain.
-            values["alignment"] = alignment(own)
-            curves = self.model.run_stage(1, values)
+            curves = self.model.run_stage(1, {**values, "alignment": alignment(own)})
             for name in (pitch, energy):
                 values[name] = warp_curve(curves[name], own, frames)
-            values["alignment"] = alignment(frames)
         values[pitch], values[energy], gain_db = self.shape_prosody(values[pitch], values[energy], prosody)
         out = self.model.run_stage(2, values)
         audio = next(iter(out.values())).reshape(-1).astype(np.float32)

@@ -7,14 +7,20 @@ T = s * L, with L the voice's natural length (``TTS.natural_duration``). Three w
 get speech of length T from the same voice (the bundled Piper ``en_US-joe-medium``):
 
   A  this core: ``tts.synthesize(text, duration=T)`` (per-phoneme frame plan, one render)
-  B  peers: natural synthesis, then ffmpeg ``atempo`` by natural/T (no pad or trim)
+  B  peers: natural synthesis, then ffmpeg ``atempo`` by natural/T (no pad or trim); a
+     line that already fits (factor 1) is left alone, as a peer does: ``atempo=1`` is not
+     an identity (its overlap-add rewrites the signal and drops 5-10 ms of the end)
   C  one-shot VITS ``length_scale = s`` on the original, un-split Piper ONNX export
 
 Scored per (method, scale): duration error against T, DistillMOS (a speech-quality
 predictor, 1..5), WER of Whisper base's transcription against the sentence, and the
 real-time factor (synthesis wall time over audio length; B counts the natural synthesis,
 writing its WAV and ffmpeg). A natural-speech row (scale 1.0, free length) gives the
-reference MOS and WER. Markdown tables go to stdout, progress to stderr.
+reference MOS and WER. A against B also gets a 95 % interval for the difference in word
+errors and in mean DistillMOS, from a paired bootstrap over sentences: another random draw
+of the same voice at the same length moves the word errors by several of ~1,200, and the
+interval says whether a difference is more than that. Markdown tables go to stdout,
+progress to stderr.
 
 DistillMOS (``pip install --no-deps distillmos xls-r-sqa``) imports torchaudio at module
 level for its command line only; the model class needs torch alone, so a placeholder
@@ -40,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import table, transcribe, wer
+from bench.common import edit_distance, normalize, table, transcribe, wer
 
 SENTENCES = Path(__file__).with_name("sentences_en.txt")
 DEFAULT_SCALES = (0.6, 0.75, 0.9, 1.0, 1.2, 1.5)
@@ -53,6 +59,7 @@ NATURAL = "natural (reference)"
 NOISE_SCALE, NOISE_W = 0.667, 0.8  # the voice's own inference defaults
 MOS_BATCH = 8
 WER_FROM_SCALE = 0.75  # the WER target applies from this scale up
+BOOTSTRAP_ROUNDS = 10_000
 
 
 def log(message: str) -> None:
@@ -327,16 +334,19 @@ def run(texts: list[str], indices: list[int], scales: list[float]) -> tuple[list
                                   extra={"frames": speech.tokens, "within_bounds": speech.within_bounds}), a))
 
                 factor = (n_nat / sr) / target
-                out_wav = tmp / f"{idx}_{s}_atempo.wav"
-                t0 = time.perf_counter()
-                ffmpeg_atempo(nat_wav, out_wav, factor)
-                t_b = t_nat + t_write + (time.perf_counter() - t0)
-                b, b_sr = read_wav(out_wav)
-                if b_sr != sr:
-                    raise RuntimeError(f"ffmpeg changed the sample rate: {b_sr}")
+                if n_nat == want:  # it fits already: a peer does not stretch it
+                    b, t_b = nat.samples, t_nat
+                else:
+                    out_wav = tmp / f"{idx}_{s}_atempo.wav"
+                    t0 = time.perf_counter()
+                    ffmpeg_atempo(nat_wav, out_wav, factor)
+                    t_b = t_nat + t_write + (time.perf_counter() - t0)
+                    b, b_sr = read_wav(out_wav)
+                    if b_sr != sr:
+                        raise RuntimeError(f"ffmpeg changed the sample rate: {b_sr}")
+                    out_wav.unlink()
                 mine.append((Case(idx, "B", s, target, len(b) / sr, len(b), want, t_b,
-                                  extra={"atempo": factor}), b))
-                out_wav.unlink()
+                                  extra={"atempo": factor, "stretched": n_nat != want}), b))
 
                 t0 = time.perf_counter()
                 c = one_shot(ids, s)
@@ -375,6 +385,44 @@ def run(texts: list[str], indices: list[int], scales: list[float]) -> tuple[list
 # --- summaries --------------------------------------------------------------------------------
 
 
+def word_errors(reference: str, hypothesis: str) -> int:
+    """Word edits of one transcription, normalised as the corpus WER is."""
+    return edit_distance(normalize(spell_numbers(reference)), normalize(spell_numbers(hypothesis)))
+
+
+def paired_interval(a: list[float], b: list[float], rounds: int = BOOTSTRAP_ROUNDS,
+                    seed: int = 0) -> tuple[float, float, float]:
+    """A's minus B's total over the sentences, and its 95 % interval: resample the sentences
+    with replacement (both methods' values on a sentence stay together)."""
+    diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    if diff.size == 0:
+        raise ValueError("no sentences to compare")
+    rng = np.random.default_rng(seed)
+    totals = diff[rng.integers(0, diff.size, size=(rounds, diff.size))].sum(axis=1)
+    low, high = np.percentile(totals, [2.5, 97.5])
+    return float(diff.sum()), float(low), float(high)
+
+
+def compare(cases: list[Case], texts: list[str], scale: float) -> dict:
+    """A against B at one scale, sentence by sentence: word errors (summed) and DistillMOS
+    (averaged), each with its paired 95 % interval."""
+    errors: dict[str, dict[int, int]] = {"A": {}, "B": {}}
+    scores: dict[str, dict[int, float]] = {"A": {}, "B": {}}
+    for c in cases:
+        if c.method in errors and abs(c.scale - scale) < 1e-9:
+            errors[c.method][c.sentence] = word_errors(texts[c.sentence], c.hypothesis)
+            scores[c.method][c.sentence] = c.mos
+    shared = sorted(set(errors["A"]) & set(errors["B"]))
+    total, low, high = paired_interval([errors["A"][i] for i in shared], [errors["B"][i] for i in shared])
+    mos, mos_low, mos_high = (v / len(shared) for v in
+                              paired_interval([scores["A"][i] for i in shared], [scores["B"][i] for i in shared]))
+    return {"sentences": len(shared),
+            "wer_a_minus_b_errors": int(round(total)), "wer_interval_95": [low, high],
+            "wer_differs": not (low <= 0.0 <= high),
+            "mos_a_minus_b": mos, "mos_interval_95": [mos_low, mos_high],
+            "mos_differs": not (mos_low <= 0.0 <= mos_high)}
+
+
 def summarise(cases: list[Case], texts: list[str], frame_s: float) -> dict:
     """One summary per (method, scale), plus the natural reference."""
     groups: dict[tuple[str, float], list[Case]] = {}
@@ -404,7 +452,7 @@ def summarise(cases: list[Case], texts: list[str], frame_s: float) -> dict:
     return out
 
 
-def report(summary: dict, scales: list[float], frame_ms: float) -> tuple[str, dict]:
+def report(summary: dict, scales: list[float], frame_ms: float, paired: dict) -> tuple[str, dict]:
     headers = ["method", "scale", "n", "err mean ms", "err p95 ms", "err max ms", "within 1 frame %",
                "DistillMOS", "WER %", "RTF"]
     rows = []
@@ -429,13 +477,18 @@ def report(summary: dict, scales: list[float], frame_ms: float) -> tuple[str, di
     lines.append("")
 
     # A against B and C, scale by scale.
-    cmp_headers = ["scale", "MOS A", "MOS B", "MOS C", "MOS A-B", "WER A %", "WER B %", "WER C %", "WER A-B pt"]
+    cmp_headers = ["scale", "MOS A", "MOS B", "MOS C", "MOS A-B [95 % interval]", "WER A %", "WER B %", "WER C %",
+                   "word errors A-B [95 % interval]"]
     cmp_rows = []
     for s in scales:
         ra, rb, rc = (summary[f"{m}@{s:g}"] for m in "ABC")
+        pair = paired[f"{s:g}"]
+        low, high = pair["wer_interval_95"]
+        m_low, m_high = pair["mos_interval_95"]
         cmp_rows.append([f"{s:g}", f"{ra['mos_mean']:.3f}", f"{rb['mos_mean']:.3f}", f"{rc['mos_mean']:.3f}",
-                         f"{ra['mos_mean'] - rb['mos_mean']:+.3f}", f"{ra['wer_pct']:.2f}", f"{rb['wer_pct']:.2f}",
-                         f"{rc['wer_pct']:.2f}", f"{ra['wer_pct'] - rb['wer_pct']:+.2f}"])
+                         f"{pair['mos_a_minus_b']:+.3f} [{m_low:+.3f}, {m_high:+.3f}]", f"{ra['wer_pct']:.2f}",
+                         f"{rb['wer_pct']:.2f}", f"{rc['wer_pct']:.2f}",
+                         f"{pair['wer_a_minus_b_errors']:+d} [{low:+.0f}, {high:+.0f}]"])
     lines += [table(cmp_headers, cmp_rows), ""]
 
     # The targets.
@@ -443,6 +496,10 @@ def report(summary: dict, scales: list[float], frame_ms: float) -> tuple[str, di
         if a_val == b_val:
             return "tie"
         return "win" if (a_val > b_val) == higher_is_better else "LOSS"
+
+    # A win or a loss whose paired interval includes no difference is marked as such.
+    def noise(s: float, verdicts: dict, key: str) -> str:
+        return "" if verdicts[s] == "tie" or paired[f"{s:g}"][key] else " within noise"
 
     mos_v = {s: verdict(summary[f"A@{s:g}"]["mos_mean"], summary[f"B@{s:g}"]["mos_mean"], True) for s in scales}
     wer_scales = [s for s in scales if s >= WER_FROM_SCALE - 1e-9]
@@ -459,10 +516,10 @@ def report(summary: dict, scales: list[float], frame_ms: float) -> tuple[str, di
     lines.append(f"- (A) |error| <= 1 frame for 100% of cases: {ok(targets['A_within_one_frame_100pct'])} "
                  f"({100 * within:.1f}%)")
     lines.append(f"- A beats B on DistillMOS at every scale: {ok(targets['A_beats_B_mos_every_scale'])} ("
-                 + ", ".join(f"{s:g}: {v}" for s, v in mos_v.items()) + ")")
+                 + ", ".join(f"{s:g}: {v}{noise(s, mos_v, 'mos_differs')}" for s, v in mos_v.items()) + ")")
     lines.append(f"- A beats B on WER at every scale from {WER_FROM_SCALE:g} up: "
-                 f"{ok(targets['A_beats_B_wer_from_0.75'])} (" + ", ".join(f"{s:g}: {v}" for s, v in wer_v.items())
-                 + ")")
+                 f"{ok(targets['A_beats_B_wer_from_0.75'])} ("
+                 + ", ".join(f"{s:g}: {v}{noise(s, wer_v, 'wer_differs')}" for s, v in wer_v.items()) + ")")
     lines.append(f"- Piper RTF <= 0.1 (A, worst scale, pooled): {ok(targets['A_rtf_le_0.1'])} ({rtf_a:.3f})")
     return "\n".join(lines), targets
 
@@ -490,12 +547,13 @@ def main(argv: list[str] | None = None) -> int:
     cases, meta = run(texts, indices, scales)
     frame_s = meta["hop_length"] / meta["sample_rate"]
     summary = summarise(cases, texts, frame_s)
-    text, targets = report(summary, scales, meta["frame_ms"])
+    paired = {f"{s:g}": compare(cases, texts, s) for s in scales}
+    text, targets = report(summary, scales, meta["frame_ms"], paired)
     wall = time.perf_counter() - t_all
 
     print(f"## Duration-controlled synthesis: {len(indices)} sentences, voice {meta['voice']}\n")
     print("T = scale x natural length. Error = produced length - T. A: tts.synthesize(duration=T). "
-          "B: natural synthesis + ffmpeg atempo. C: VITS length_scale = scale (original export). "
+          "B: natural synthesis + ffmpeg atempo (none when it fits). C: VITS length_scale = scale (original export). "
           "RTF = synthesis wall time / audio length (B includes the natural synthesis and ffmpeg). "
           "WER: Whisper base, greedy, corpus level, digits spelled out.\n")
     print(text)
@@ -507,6 +565,7 @@ def main(argv: list[str] | None = None) -> int:
             "config": {"sentences": len(indices), "scales": scales, "methods": METHODS, **meta,
                        "wall_seconds": wall, "ffmpeg": ffmpeg_version, "python": platform.python_version()},
             "summary": summary,
+            "a_vs_b": paired,
             "targets": targets,
             "cases": [
                 {**{k: v for k, v in asdict(c).items() if k != "extra"}, **c.extra, "text": texts[c.sentence],

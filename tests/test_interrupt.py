@@ -42,6 +42,12 @@ INTERRUPTED = "dub: interrupted; rerun the same command to resume"
 # ---------------------------------------------------------------------------- helpers
 
 
+def _terminal_signals() -> None:
+    # A shell without job control starts background commands with Ctrl-C ignored, and a
+    # child inherits that: give the CLI the terminal's default, as a user's shell does.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(clip: Path, out: Path, work: Path, report: Path | None = None, quiet: bool = True) -> subprocess.Popen:
     """The CLI in its own process group (so a signal reaches its ffmpeg children too, as a
     terminal's Ctrl-C does), stderr to a file beside the output."""
@@ -53,7 +59,8 @@ def start(clip: Path, out: Path, work: Path, report: Path | None = None, quiet: 
     err = open(out.with_name(out.name + ".stderr"), "wb")
     try:
         return subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+                                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
+                                preexec_fn=_terminal_signals)
     finally:
         err.close()
 

@@ -70,9 +70,9 @@ class KokoroBackend(Backend):
     # whole frames with the planner's default weights 25.3 % / 45.1 %; fractional frames with
     # those weights 22.7 % / 38.7 %; as here (fractions, every kind of token scaled alike,
     # planned from the unrounded durations; before the prosody warp in render) 18.8 % /
-    # 36.9 %. Natural speech sped up with
-    # ffmpeg atempo: 12.6 % / 18.3 %. At 25 ms a frame, rounding a 2.3-frame phoneme to 1 or 2
-    # is what hurt most; with fractions, Kokoro's syllables keep their own proportions best.
+    # 36.9 %. Natural speech sped up with ffmpeg atempo: 12.6 % / 18.3 %. At 25 ms a frame,
+    # rounding a 2.3-frame phoneme to 1 or 2 is what hurt most; with fractions, Kokoro's
+    # syllables keep their own proportions best.
     fractional_frames = True
     plan_from_natural = True
     elasticity = {"pause": 1.0, "pad": 1.0, "vowel": 1.0, "mark": 1.0, "consonant": 1.0}

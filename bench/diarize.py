@@ -128,10 +128,11 @@ def piper_turns(count: int) -> list[np.ndarray]:
     return turns
 
 
-def conversation(voices: dict[str, list[np.ndarray]], seed: int = 0) -> tuple[np.ndarray, list[dict]]:
+def conversation(voices: dict[str, list[np.ndarray]], seed: int = 0,
+                 pauses: tuple[float, float] = (0.4, 0.9)) -> tuple[np.ndarray, list[dict]]:
     """Turns of every voice interleaved (no voice twice in a row while others have turns
-    left), 0.4-0.9 s pauses, peak-normalised turns, faint noise. Returns the 16 kHz audio and
-    the truth segments ({"start", "end", "speaker"})."""
+    left), ``pauses`` seconds apart (drawn uniformly), peak-normalised turns, faint noise.
+    Returns the 16 kHz audio and the truth segments ({"start", "end", "speaker"})."""
     rng = np.random.default_rng(seed)
     left = {name: list(turns) for name, turns in voices.items()}
     order: list[str] = []
@@ -149,7 +150,7 @@ def conversation(voices: dict[str, list[np.ndarray]], seed: int = 0) -> tuple[np
         used[name] += 1
         clip = 0.5 * clip / max(1e-6, float(np.abs(clip).max()))
         segments.append({"start": round(t, 3), "end": round(t + len(clip) / RATE, 3), "speaker": name})
-        pause = np.zeros(int(rng.uniform(0.4, 0.9) * RATE), dtype=np.float32)
+        pause = np.zeros(int(rng.uniform(*pauses) * RATE), dtype=np.float32)
         pieces += [clip.astype(np.float32), pause]
         t += (len(clip) + len(pause)) / RATE
     audio = np.concatenate(pieces)

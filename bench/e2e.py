@@ -43,7 +43,9 @@ speaker_wav=reference)`` is A's own call without ``duration=``: B's natural-leng
 is the rendition A's duration control starts from. The reference is the report's
 ``reference`` field of each line.
 
-Scored for both: slot error per line, lines stretched or trimmed, words lost to trimming
+Scored for both: slot error per line, silence inside each placed line before and after its
+speech (``tts_core.silence``: 10 ms frames 35 dB under the line's loudest) and where its speech
+starts against the source line's start, lines stretched or trimmed, words lost to trimming
 (an estimate) or to dropped lines, WER of Whisper base (in the target language) on each
 dubbed line cut from the output (and from the clean dubbed speech), DistillMOS of the clean
 dubbed speech per line, speaker similarity (resemblyzer) to the source dialogue, loudness
@@ -76,6 +78,7 @@ from bench.common import normalize, table, transcribe, wer
 from bench.foundation import ebur128
 from bench.tts import DistillMOS, atempo_chain
 from dubber.media import decode_audio, probe, read_wav, resample, tool
+from tts_core.silence import edge_silence
 
 DEFAULT_CLIP = Path("samples/sample_es.mp4")
 NARRATION = "narration"  # the built-in clip made from the LibriVox test clips
@@ -325,6 +328,7 @@ def score_side(name: str, lines: list[dict], output: Path, clean_rate: int, sour
     whole_sim = similarity(embed(speech, clean_rate), source_embedding)
     line_sims = [similarity(embed(ln["clean"], clean_rate), source_embedding) for ln in lines]
     lufs, peak = ebur128(output)
+    edges = [edge_silence(ln["clean"], clean_rate) if len(ln["clean"]) else (0.0, 0.0) for ln in lines]
     lost = [words_lost(ln["text"], 1.0 - ln["trimmed"] / (ln["placed"] + ln["trimmed"]))
             if ln["trimmed"] > 0 else 0 for ln in lines]
     dropped_words = sum(len(normalize(t)) for t in dropped)
@@ -345,6 +349,10 @@ def score_side(name: str, lines: list[dict], output: Path, clean_rate: int, sour
         "similarity_line_mean": float(np.mean(line_sims)) if line_sims else float("nan"),
         "lufs": lufs, "true_peak": peak,
         "source_slot_gap_ms": [abs(ln["placed"] - (ln["source_end"] - ln["source_start"])) * 1000 for ln in lines],
+        # Silence inside each placed line before and after its speech, and where the speech
+        # starts against the source line's start (the source speech onset, within ~30 ms).
+        "lead_ms": [e[0] * 1000 for e in edges], "tail_ms": [e[1] * 1000 for e in edges],
+        "onset_ms": [(ln["start"] + e[0] - ln["source_start"]) * 1000 for ln, e in zip(lines, edges)],
         "pairs": [{"start": ln["start"], "end": ln["end"], "reference": r, "mix": h, "clean": c}
                   for ln, r, h, c in zip(lines, refs, mix_hyps, clean_hyps)],
     }
@@ -483,6 +491,18 @@ class Rows(list):
                                            lower, tol) if lower is not None else ""])
 
 
+def edge_rows(row, A: dict, B: dict) -> None:
+    """Silence inside the lines and where their speech starts (both sides, per line)."""
+    for key, label in (("lead_ms", "silence before the speech in a line (ms, median; target <= 30)"),
+                       ("tail_ms", "silence after the speech in a line (ms, median; target <= 60)")):
+        row(label, float(np.median(A[key])), float(np.median(B[key])), fmt="{:.0f}", tol=0.5)
+        row("  max", float(np.max(A[key])), float(np.max(B[key])), fmt="{:.0f}", tol=0.5)
+    row("|speech onset - source line start| (ms, median)", float(np.median(np.abs(A["onset_ms"]))),
+        float(np.median(np.abs(B["onset_ms"]))), fmt="{:.0f}", tol=0.5)
+    row("  p90", float(np.percentile(np.abs(A["onset_ms"]), 90)), float(np.percentile(np.abs(B["onset_ms"]), 90)),
+        fmt="{:.0f}", tol=0.5)
+
+
 def render(m: dict) -> str:
     A, B = m["A"], m["B"]
     rows = Rows()
@@ -493,6 +513,7 @@ def render(m: dict) -> str:
             tol=0.05)
     row("|speech - source slot| mean (ms, info: A shortens slots on purpose)",
         float(np.mean(A["source_slot_gap_ms"])), float(np.mean(B["source_slot_gap_ms"])), lower=None)
+    edge_rows(row, A, B)
     row(f"lines whose natural speech overflows the source slot (info, B's voice), of {n}", None,
         sum(1 for r in B["overflow"] if r > 1.0), lower=None, fmt="{}")
     row("natural length / source slot, max (info; > 1.4 means B must trim)", None,
@@ -576,6 +597,7 @@ def pooled(results: list[dict]) -> dict:
             "wer_clean": wer([p["reference"] for p in pairs], [p["clean"] for p in pairs]),
             "mos_mean": float(np.mean(mos)) if mos else float("nan"),
             "whole_seconds": sum(s["whole_seconds"] for s in sides),
+            **{key: [x for s in sides for x in s[key]] for key in ("lead_ms", "tail_ms", "onset_ms")},
         }
         out[side]["rtf"] = out[side]["whole_seconds"] / out["duration"]
     return out
@@ -591,6 +613,7 @@ def render_pooled(c: dict) -> str:
     row(f"lines stretched (tempo != 1) of {n}", A["stretched"], B["stretched"], fmt="{}")
     row(f"lines trimmed of {n}", A["trimmed"], B["trimmed"], fmt="{}")
     row("lines dropped (not said)", A["dropped"], B["dropped"], fmt="{}")
+    edge_rows(row, A, B)
     row(f"spoken words lost, summed (est., of {A['words_total']})", A["words_lost"], B["words_lost"], fmt="{}")
     row("WER over all lines, output mix", 100 * A["wer_mix"], 100 * B["wer_mix"], fmt="{:.1f}%", tol=0.05)
     row("WER over all lines, clean dubbed speech", 100 * A["wer_clean"], 100 * B["wer_clean"], fmt="{:.1f}%",

@@ -7,8 +7,9 @@ the comfort band, in this order:
 
 1. a slot too long for the words is shortened to the slowest comfortable pace, keeping
    its start (where the mouth starts moving) - the rest is silence, not drawled speech;
-2. a slot too short borrows silence from the gap after it, then the gap before it (never
-   overlapping a neighbour, never past the next line's start);
+2. a slot too short borrows silence from the gap after it, then at most 0.1 s of the gap
+   before it (never overlapping a neighbour, never past the next line's start): a line
+   starts where its source speech starts;
 3. a rewriting translator may be asked for a shorter/longer line (the caller does this
    and re-plans that line);
 4. a pace up to the hard bounds is accepted;
@@ -28,7 +29,10 @@ class FitOptions:
     hard: tuple[float, float] = (0.6, 1.6)  # the most the planner accepts before reporting
     guard: float = 0.08  # seconds of silence kept between two lines
     max_borrow_after: float = 1.0  # seconds a line may run on past its slot
-    max_borrow_before: float = 0.3  # seconds it may start early (lip sync suffers sooner)
+    # Seconds a line may start before its source speech. Sound ahead of the lips is noticed
+    # sooner than sound behind them (ITU-R BT.1359: detectable from about 45 ms ahead,
+    # 125 ms behind), so a line borrows after its slot first and only this little before.
+    max_borrow_before: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,7 @@ class FittedLine:
     end: float
     source_start: float  # the slot the source line had
     source_end: float
-    natural: float  # seconds the voice takes on its own
+    natural: float  # seconds of speech the voice takes on its own (no edge silence)
     rate: float  # planned slot / natural (1 = natural pace, < 1 faster)
     borrowed_ms: float  # silence taken from the gaps around the line
     status: str  # "ok", "shortened", "borrowed", "fast", "slow", "over" (outside the hard bounds)

@@ -27,3 +27,14 @@ def test_capabilities_are_honest():
         tts.synthesize("Hola.", target_tokens=40)
     with pytest.raises(UnsupportedRequestError):
         TTS.from_pretrained("espeak", lang="xx")
+
+
+def test_speech_fills_its_slot():
+    from tts_core.silence import edge_silence
+
+    tts = TTS.from_pretrained("espeak", lang="es")
+    natural = tts.natural_duration("Muchas gracias por su paciencia.")
+    for scale in (0.8, 1.0, 1.25):
+        speech = tts.synthesize("Muchas gracias por su paciencia.", duration=round(natural * scale, 3))
+        lead, tail = edge_silence(speech.samples, speech.sample_rate)
+        assert lead <= 0.030 and tail <= 0.060, (scale, lead, tail)

@@ -84,3 +84,18 @@ def test_kokoro_errors():
         TTS.from_pretrained("kokoro", voice="nobody")
     with pytest.raises(UnsupportedRequestError):
         TTS.from_pretrained("kokoro", lang="xx")
+
+
+def test_spanish_speech_fills_its_slot():
+    """Kokoro holds ~300 ms of silence in its start token and up to 600 ms inside a
+    sentence's last phoneme; the energy curve finds it and the plan gives it no time."""
+    from tts_core.silence import edge_silence
+
+    spanish = TTS.from_pretrained("kokoro", lang="es")
+    for text in ("¿Usted tiene una llamada entrante?", "Gracias.", "Algo está terriblemente mal."):
+        natural = spanish.natural_duration(text)
+        for scale in (0.8, 1.0):
+            speech = spanish.synthesize(text, duration=round(natural * scale, 3))
+            assert len(speech.samples) == round(round(natural * scale, 3) * 24_000)
+            lead, tail = edge_silence(speech.samples, speech.sample_rate)
+            assert lead <= 0.030 and tail <= 0.060, (text, scale, lead, tail)

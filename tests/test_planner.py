@@ -80,3 +80,30 @@ def test_a_backend_may_bring_its_own_weights():
     even = plan_durations(natural, kinds, 6, elasticity={"consonant": 1.0, "pause": 1.0})
     assert default.durations[0] > default.durations[1]  # the pause gives up more by default
     assert even.durations == pytest.approx([3.0, 3.0])
+
+
+def test_edge_silence_gets_no_time_and_sets_the_natural_length():
+    """The model's padding (a start token, the hold inside the last phoneme, a closing pause)
+    is planned to nothing at any target; pauses inside the line stay, scaled with it."""
+    natural = [12.0, 3.0, 4.0, 2.0, 3.0, 23.0, 6.0, 1.0]
+    kinds = ["pause", "consonant", "vowel", "pause", "consonant", "vowel", "pause", "pause"]
+    edge = [12.0, 0, 0, 0, 0, 19.0, 6.0, 1.0]  # the final vowel holds 4 frames of sound
+    speech = 3 + 4 + 2 + 3 + 4
+    for target in (speech, 12, 20, 30):
+        plan = plan_durations(natural, kinds, target, edge=edge, elasticity={k: 1.0 for k in kinds})
+        assert plan.frames.sum() == target and abs(plan.durations.sum() - target) < 1e-6
+        assert plan.frames[[0, 6, 7]].tolist() == [0, 0, 0] and np.allclose(plan.durations[[0, 6, 7]], 0.0)
+        assert plan.natural == speech and plan.rate == pytest.approx(target / speech)
+        assert plan.frames[3] >= 1  # the pause inside the line stays
+    same = plan_durations(natural, kinds, speech, edge=edge, elasticity={k: 1.0 for k in kinds})
+    assert same.durations == pytest.approx([0, 3, 4, 2, 3, 4, 0, 0])
+
+
+def test_edge_that_leaves_a_sliver_of_a_token_keeps_no_whole_frame_floor():
+    plan = plan_durations([5.0, 2.0, 3.0], ["pause", "vowel", "consonant"], 3, edge=[4.8, 0.0, 0.0])
+    assert plan.durations[0] < 0.5 and plan.frames.sum() == 3
+
+
+def test_all_edge_is_refused():
+    with pytest.raises(ValueError):
+        plan_durations([2.0, 3.0], ["pause", "pause"], 4, edge=[2.0, 3.0])

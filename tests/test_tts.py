@@ -125,3 +125,39 @@ def test_fractional_frames_reach_the_decoder(tts):
     assert len(rounded) == len(audio) and not np.allclose(rounded, audio)
     fast = tts.synthesize("Fractions of a frame.", target_tokens=int(whole.sum() * 0.7))
     assert len(fast.samples) == int(whole.sum() * 0.7) * backend.hop_length
+
+
+SLOT_LINES = ["Do you have an incoming call?", "Please wait while I try to connect your call.",
+              "At this moment nobody is free to answer your call.", "Thank you.",
+              "Something is terribly wrong.", "The weasels have eaten our phone system."]
+
+
+def test_speech_fills_its_slot(tts):
+    """No silence padded inside a line: the voice's start and end tokens and the fade of its
+    last phoneme get no time, so the words start at the slot's start and end at its end,
+    at the natural length and squeezed or stretched alike."""
+    from tts_core.silence import edge_silence
+
+    tails = []
+    for text in SLOT_LINES:
+        natural = tts.natural_duration(text)
+        free = tts.synthesize(text)
+        assert abs(free.duration - natural) <= tts.backend.hop_length / tts.sample_rate
+        for scale in (0.75, 1.0, 1.3):
+            speech = tts.synthesize(text, duration=round(natural * scale, 3))
+            lead, tail = edge_silence(speech.samples, speech.sample_rate)
+            assert lead <= 0.030, (text, scale, lead)
+            assert tail <= 0.120, (text, scale, tail)  # a final stop's closure may stay silent
+            tails.append(tail)
+    assert np.median(tails) <= 0.030
+
+
+def test_a_slot_far_too_long_gets_silence_after_not_drawl(tts):
+    text = "Thank you."
+    natural = tts.natural_duration(text)
+    speech = tts.synthesize(text, duration=natural * 3)
+    assert not speech.within_bounds and len(speech.samples) == round(natural * 3 * speech.sample_rate)
+    from tts_core.silence import edge_silence
+
+    lead, tail = edge_silence(speech.samples, speech.sample_rate)
+    assert lead <= 0.030 and tail >= natural * 0.9  # spoken at twice its length at most, then quiet

@@ -8,6 +8,7 @@ the natural length (``duration_scale``). The audio that comes back is exactly th
 from __future__ import annotations
 
 import wave
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -15,12 +16,16 @@ from typing import Sequence
 import numpy as np
 
 from .backends import base as registry
-from .backends.base import Backend
+from .backends.base import Analysis, Backend
 from .errors import EmptyTextError, UnknownBackendError, UnsupportedRequestError
 from .files import atomic_path
-from .planner import RATE_BOUNDS, Plan, plan_durations
+from .planner import RATE_BOUNDS, plan_durations
 from .prosody import EMOTIONS, Prosody, ProsodyStats, parse_emotion, prosody_from_reference
+from .silence import trim_edges
 from .voice import load_audio
+
+# Lines whose text side is kept between planning a timeline and synthesising it.
+ANALYSES_KEPT = 64
 
 __all__ = ["EMOTIONS", "TTS", "Speech"]
 
@@ -68,6 +73,7 @@ class TTS:
 
     def __init__(self, backend: Backend):
         self.backend = backend
+        self._analyses: OrderedDict[tuple, Analysis] = OrderedDict()
 
     @classmethod
     def from_pretrained(cls, name: str | Path = "piper", *, voice: str | Path | None = None, device: str = "cpu",
@@ -152,58 +158,83 @@ class TTS:
         if emotion is not None:
             prosody = prosody.combine(parse_emotion(emotion, text))
 
-        analysis = backend.analyse(text, seed=seed, **voice_args)
-        # What the voice says on its own: each token's duration rounded the model's way.
-        natural = float(backend.whole_frames(analysis.natural).sum())
+        analysis = self._analyse(text, seed, speaker_wav, voice_args)
+        natural, base, edge = self._speech_of(analysis)
+        edges = backend.edge_frames(analysis)
         samples_wanted = self._target_samples(duration, target_tokens, duration_scale, natural)
         hop = backend.hop_length
+        # The nearest whole frame count (free length: the speech's own), then less than one
+        # frame of samples is padded or trimmed so the length is exact to the sample.
         if samples_wanted is None:
-            # Free length: exactly what the voice does on its own.
-            frames = backend.whole_frames(analysis.natural)
-            plan = Plan(frames=frames, target=int(frames.sum()), natural=natural, within_bounds=True,
-                        durations=frames.astype(np.float64))
+            frames_target = max(1, int(round(natural)))
+            samples_wanted = frames_target * hop
         else:
-            # The nearest whole frame count, then less than one frame of samples is
-            # padded or trimmed so the length is exact to the sample.
             frames_target = max(1, int(round(samples_wanted / hop)))
-            # Plan from the frames the voice itself would use, so a target equal to the
-            # natural length reproduces the natural rendition exactly.
-            own = backend.whole_frames(analysis.natural).astype(np.float64)
-            base = own
-            if backend.fractional_frames and backend.plan_from_natural and frames_target != int(own.sum()):
-                # Kokoro plans from the model's unrounded durations: measured (Spanish, 1.4x
-                # pace) Whisper WER 36.9 % against 42.8 % planned from the rounded ones,
-                # which had already lost each token's fraction.
-                base = np.asarray(analysis.natural, dtype=np.float64)
-            plan = plan_durations(base, analysis.kinds, frames_target, rate_bounds=RATE_BOUNDS,
-                                  reference=float(own.sum()), elasticity=backend.elasticity)
+        # Beyond the slowest pace that still sounds like speech, the rest of the slot is
+        # silence after the line rather than drawl (the fit planner does the same per slot).
+        speech_frames = min(frames_target, max(1, int(natural * RATE_BOUNDS[1])))
+        plan = plan_durations(base, analysis.kinds, speech_frames, rate_bounds=RATE_BOUNDS, reference=natural,
+                              elasticity=backend.elasticity, edge=edge)
         frames = plan.durations if backend.fractional_frames else plan.frames
-        audio = backend.render(analysis, frames, seed=seed, prosody=None if prosody.is_neutral else prosody)
-        if samples_wanted is not None:
-            audio = _fit(audio, samples_wanted)
+        audio = backend.render(analysis, frames, seed=seed, prosody=None if prosody.is_neutral else prosody,
+                               edges=edges)
+        audio = _fit(audio, samples_wanted)
+        within = plan.within_bounds and speech_frames == frames_target
         return Speech(
             samples=audio,
             sample_rate=backend.sample_rate,
-            tokens=int(plan.frames.sum()),
+            tokens=frames_target,
             natural_tokens=natural,
             text=text,
             phonemes=analysis.phonemes,
-            within_bounds=plan.within_bounds,
+            within_bounds=within,
             token_frames=tuple(int(f) for f in plan.frames),
             prosody=None if prosody.is_neutral else prosody,
             voice_similarity=match.similarity if match is not None else None,
         )
 
     def natural_duration(self, text: str, *, speaker_wav: str | Path | None = None, seed: int = 0) -> float:
-        """Seconds the voice would take on its own (runs only the text side of the model).
-        With ``speaker_wav``, the voice matched to it: voices differ in pace (measured up to
-        20 % between bundled Kokoro voices on the same line), so a plan made with another
-        voice's length would ask the matched one for a pace nobody planned."""
+        """Seconds of speech the voice would say on its own, without the silence the model
+        pads it with (runs the text side of the model; Piper also renders the line once to
+        find that silence). With ``speaker_wav``, the voice matched to it: voices differ in
+        pace (measured up to 20 % between bundled Kokoro voices on the same line), so a plan
+        made with another voice's length would ask the matched one for a pace nobody planned."""
         voice_args = {}
         if speaker_wav is not None and self.backend.supports_voice_reference:
             voice_args, _, _ = self.backend.reference_voice(speaker_wav)
+        natural, _, _ = self._speech_of(self._analyse(text, seed, speaker_wav, voice_args))
+        return max(1, int(round(natural))) / self.token_rate  # the free-length rendition's whole frames
+
+    def _analyse(self, text: str, seed: int, speaker_wav, voice_args: dict) -> Analysis:
+        """The text side of a line, kept for the last few lines: a dub asks for each line's
+        natural length when it plans the timeline, then synthesises the same line."""
+        key = (text, seed, None if speaker_wav is None else str(speaker_wav))
+        if key in self._analyses:
+            self._analyses.move_to_end(key)
+            return self._analyses[key]
         analysis = self.backend.analyse(text, seed=seed, **voice_args)
-        return float(self.backend.whole_frames(analysis.natural).sum()) / self.token_rate
+        self._analyses[key] = analysis
+        if len(self._analyses) > ANALYSES_KEPT:
+            self._analyses.popitem(last=False)
+        return analysis
+
+    def _speech_of(self, analysis: Analysis) -> tuple[float, np.ndarray, np.ndarray]:
+        """(natural length of the speech in frames, the durations to plan from, the part of
+        each that is the model's edge silence). The natural length is the voice's own
+        rendition less the silence it pads the speech with, so a line's pace and slot are
+        those of its words."""
+        backend = self.backend
+        own = backend.whole_frames(analysis.natural).astype(np.float64)
+        lead, tail = backend.edge_frames(analysis)
+        speech = trim_edges(own, lead, tail)
+        natural = float(speech.sum())
+        base = own
+        if backend.fractional_frames and backend.plan_from_natural:
+            # Kokoro plans from the model's unrounded durations: measured (Spanish, 1.4x
+            # pace) Whisper WER 36.9 % against 42.8 % planned from the rounded ones,
+            # which had already lost each token's fraction.
+            base = np.asarray(analysis.natural, dtype=np.float64)
+        return natural, base, base - trim_edges(base, lead, tail)
 
     def batch_synthesize(
         self,
@@ -220,7 +251,8 @@ class TTS:
 
 
 def _fit(audio: np.ndarray, samples: int) -> np.ndarray:
-    """Pad with silence or trim the tail (by less than one frame) to exactly ``samples``."""
+    """Pad with silence or trim the tail (by less than one frame) to exactly ``samples``;
+    speech capped at the slowest pace is padded by the rest of its slot."""
     if len(audio) == samples:
         return audio
     if len(audio) < samples:

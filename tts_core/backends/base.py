@@ -63,6 +63,17 @@ class Backend(ABC):
         """The frame counts the unmodified model would use (its own rounding)."""
         return np.ceil(natural).astype(np.int64)
 
+    def edge_frames(self, analysis: Analysis) -> tuple[float, float]:
+        """How the model pads: frames of silence before and after the speech of its own
+        rendition (``whole_frames``). Here, the pauses and blanks before the first sound
+        and after the last; a backend that knows better (it measures its output, or has
+        an energy curve) says so. The planner gives this silence no time."""
+        own = self.whole_frames(analysis.natural)
+        sounding = [i for i, k in enumerate(analysis.kinds) if k not in ("pause", "pad")]
+        if not sounding:
+            return 0.0, 0.0
+        return float(own[: sounding[0]].sum()), float(own[sounding[-1] + 1:].sum())
+
     @abstractmethod
     def analyse(self, text: str, *, seed: int = 0, **voice) -> Analysis:
         """``voice`` holds what ``reference_voice`` returned (e.g. a style), if anything."""
@@ -72,10 +83,13 @@ class Backend(ABC):
         raise NotImplementedError
 
     @abstractmethod
-    def render(self, analysis: Analysis, frames: np.ndarray, *, seed: int = 0, prosody=None) -> np.ndarray:
+    def render(self, analysis: Analysis, frames: np.ndarray, *, seed: int = 0, prosody=None,
+               edges: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
         """Float32 mono samples, exactly ``frames.sum() * hop_length`` long (``frames`` are
         whole numbers unless ``fractional_frames``; their sum always is). ``prosody`` (a
-        ``tts_core.prosody.Prosody``) is honoured by backends with supports_emotion="prosody"."""
+        ``tts_core.prosody.Prosody``) is honoured by backends with supports_emotion="prosody".
+        ``edges`` is the silence (``edge_frames``) the plan left out of ``frames``: a backend
+        that carries anything at the voice's own timing cuts it there too."""
 
 
 def alignment(frames: np.ndarray) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 espeak-ng (GPL-3.0) runs as a separate program. It takes no per-phoneme durations, so
 its length is controlled by its speaking rate: the rate is searched until the speech
-fits just inside the target, and the remainder (a few frames at most) is silence split
-between the two ends. ``supports_target_tokens`` is therefore False: lengths are exact
+fits just inside the target, and the remainder (a few frames at most) is silence after it.
+espeak-ng pads its speech with silence at both ends; every take is cut to its speech
+(``tts_core.silence``), so the natural length and the fit are those of the words. ``supports_target_tokens`` is therefore False: lengths are exact
 to the sample, but they come from rate control, not from generation per token.
 """
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from ..errors import EmptyTextError, UnsupportedRequestError
 from ..phonemize import espeak_binary, espeak_voices
+from ..silence import speech_span
 from .base import Analysis, Backend, register
 
 DEFAULT_WPM = 175
@@ -62,7 +64,8 @@ class EspeakBackend(Backend):
             audio = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
         if rate != self.sample_rate:
             raise UnsupportedRequestError(f"espeak-ng wrote {rate} Hz audio, expected {self.sample_rate}")
-        return audio
+        span = speech_span(audio, rate)
+        return audio if span is None else audio[span[0]: span[1]]
 
     def analyse(self, text: str, *, seed: int = 0, **voice) -> Analysis:
         if not any(c.isalnum() for c in text):
@@ -72,7 +75,8 @@ class EspeakBackend(Backend):
         return Analysis(text=text, phonemes="", kinds=("vowel",), natural=np.array([len(audio) / self.hop_length]),
                         state={"natural_audio": audio})
 
-    def render(self, analysis: Analysis, frames: np.ndarray, *, seed: int = 0, prosody=None) -> np.ndarray:
+    def render(self, analysis: Analysis, frames: np.ndarray, *, seed: int = 0, prosody=None,
+               edges: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
         target = int(np.sum(frames)) * self.hop_length
         natural = analysis.state["natural_audio"]
         best = natural
@@ -85,14 +89,9 @@ class EspeakBackend(Backend):
             if target - self.hop_length * 2 <= len(audio) <= target:
                 break
             wpm *= len(audio) / (target * 0.99)
-        if len(best) > target:  # even the fastest rate overflows: only trailing silence may go
-            voiced = np.flatnonzero(np.abs(best) > 1e-3)
-            end = int(voiced[-1]) + 1 if len(voiced) else 0
-            if end > target:
-                raise UnsupportedRequestError(
-                    f"{len(analysis.text.split())} words do not fit in {target / self.sample_rate:.2f}s "
-                    "even at espeak-ng's fastest rate"
-                )
-            best = best[:target]
-        pad = target - len(best)
-        return np.concatenate([np.zeros(pad // 2, np.float32), best, np.zeros(pad - pad // 2, np.float32)])
+        if len(best) > target:  # even the fastest rate overflows (the take is speech already)
+            raise UnsupportedRequestError(
+                f"{len(analysis.text.split())} words do not fit in {target / self.sample_rate:.2f}s "
+                "even at espeak-ng's fastest rate"
+            )
+        return np.concatenate([best, np.zeros(target - len(best), np.float32)])

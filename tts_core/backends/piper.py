@@ -21,6 +21,7 @@ from onnx import TensorProto
 from ..errors import EmptyTextError, ModelFileError, UnknownBackendError, UnsupportedRequestError
 from ..files import atomic_path, cache_root
 from ..phonemize import phonemize
+from ..silence import edge_silence
 from .base import Analysis, Backend, alignment, register
 from .graph_split import locate_ceil, split_model
 
@@ -163,7 +164,7 @@ class PiperBackend(Backend):
             "scales": np.array([self.noise_scale, 1.0, self.noise_w], dtype=np.float32),
             "dp_noise": rng.standard_normal((1, 2, ids.shape[1])).astype(np.float32),
         }
-        values = {**feeds, **self.model.run_stage(0, feeds)}
+        values = {**feeds, **self.model.run_stage(0, feeds), "seed": seed}
         natural = values.pop(self.model.natural).reshape(-1).astype(np.float64)
         return Analysis(
             text=text,
@@ -173,7 +174,21 @@ class PiperBackend(Backend):
             state=values,
         )
 
-    def render(self, analysis: Analysis, frames: np.ndarray, *, seed: int = 0, prosody=None) -> np.ndarray:
+    def edge_frames(self, analysis: Analysis) -> tuple[float, float]:
+        """Measured on the voice's own rendition: beyond the start and end tokens and the
+        closing pause, a VITS voice lets the last phoneme fade out under speech level (on 40
+        of the benchmark's sentences, cutting only the edge tokens left up to 120 ms of
+        silence at the end of 11 lines; measured cuts left 1 line over 60 ms). A render
+        costs about 5 % of the line's length here."""
+        if "edges" not in analysis.state:
+            audio = self.render(analysis, self.whole_frames(analysis.natural), seed=analysis.state.get("seed", 0))
+            lead, tail = edge_silence(audio, self.sample_rate)
+            frame = self.hop_length / self.sample_rate
+            analysis.state["edges"] = (lead / frame, tail / frame)
+        return analysis.state["edges"]
+
+    def render(self, analysis: Analysis, frames: np.ndarray, *, seed: int = 0, prosody=None,
+               edges: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
         frames = np.asarray(frames, dtype=np.float64).reshape(-1)
         if len(frames) != len(analysis.kinds):
             raise UnsupportedRequestError("frame counts do not match the analysed tokens")

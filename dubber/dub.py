@@ -184,11 +184,15 @@ def dub_video(options: DubOptions, progress: Progress | None = None, until: str 
     else:
         # Whisper hears the programme itself: on real speech over music it transcribed (and
         # found onsets) better than on the enhanced dialogue (bench.separation, the sample).
+        # The VAD that snaps each line to its voice also hears the dialogue, where music does
+        # not mask a voice's first syllable.
         programme = ext_dir / ext["audio"]
         asr_dir, transcript = ws.run(
             "transcribe", asr.VERSION,
-            {"from": ext_dir.name, "asr": options.asr, "model": options.asr_model, "lang": source_lang},
-            lambda f: asr.transcribe(programme, options.asr, options.asr_model, source_lang, options.device, task),
+            {"from": ext_dir.name, "asr": options.asr, "model": options.asr_model, "lang": source_lang,
+             "voice": sep_dir.name},
+            lambda f: asr.transcribe(programme, options.asr, options.asr_model, source_lang, options.device, task,
+                                     voice_wav=dialogue),
         )
         if not transcript["segments"]:
             if not options.allow_empty:

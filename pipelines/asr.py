@@ -18,7 +18,7 @@ from dubber.media import decode_audio
 
 from . import whisper_model
 
-VERSION = "6"
+VERSION = "7"
 ASR_RATE = 16_000
 SENTENCE_END = (".", "?", "!", "。", "？", "！")
 
@@ -178,18 +178,24 @@ def load_speech(wav: Path) -> np.ndarray:
 
 
 def transcribe(dialogue_wav: Path, backend: str, model_name: str, language: str | None, device: str,
-               progress: Callable[[str, int], Callable[[int], None]]) -> dict:
+               progress: Callable[[str, int], Callable[[int], None]], voice_wav: Path | None = None) -> dict:
+    """Timed dubbing units of ``dialogue_wav``. ``voice_wav`` (the separated dialogue, when
+    Whisper hears the whole programme) is listened to by the VAD too: music masks where a
+    voice starts, and a line's slot starts there."""
     speech = load_speech(dialogue_wav)
     asr = get_asr(backend, model_name, device)
     tick = progress("transcribing", max(1, int(len(speech) / ASR_RATE)))
     result = asr.transcribe(speech, language, tick)
     regions = speech_regions(speech)
+    # Measured on a two-voice conversation 12 dB over music (bench.fit): the programme's VAD
+    # started 3 of 7 lines 97-192 ms after the voice, the separated dialogue's 32-33 ms.
+    onsets = sorted(regions + speech_regions(load_speech(voice_wav))) if voice_wav is not None else regions
     out: list[dict] = []
     for unit in split_words(result.words):
         text = "".join(w["word"] for w in unit).strip()
         if regions and voiced_share(unit[0]["start"], unit[-1]["end"], regions) < 0.3:
             continue  # words where the VAD hears (almost) no voice: Whisper's hallucination in silence
-        start, end = snap(unit[0]["start"], unit[-1]["end"], regions)
+        start, end = snap(unit[0]["start"], unit[-1]["end"], onsets)
         if out and start < out[-1]["end"]:  # snapping never makes two lines overlap
             start = out[-1]["end"]
         out.append({"start": round(start, 3), "end": round(end, 3), "text": text, "words": unit})

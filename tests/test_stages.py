@@ -45,6 +45,9 @@ def test_snap_moves_edges_to_the_voice():
     # a region begun long before does not drag the start back
     assert asr.snap(3.0, 8.0, regions) == (4.3, 8.2)
     assert asr.snap(10.0, 11.0, regions) == (10.0, 11.0)
+    # the separated dialogue's VAD hears a first syllable the music masked in the programme
+    programme, dialogue = [(23.55, 24.7)], [(23.49, 24.68)]
+    assert asr.snap(23.05, 24.6, sorted(programme + dialogue)) == (23.49, 24.7)
 
 
 def test_duck_curve_ramps():

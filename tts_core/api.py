@@ -160,7 +160,6 @@ class TTS:
 
         analysis = self._analyse(text, seed, speaker_wav, voice_args)
         natural, base, edge = self._speech_of(analysis)
-        edges = backend.edge_frames(analysis)
         samples_wanted = self._target_samples(duration, target_tokens, duration_scale, natural)
         hop = backend.hop_length
         # The nearest whole frame count (free length: the speech's own), then less than one
@@ -176,9 +175,14 @@ class TTS:
         plan = plan_durations(base, analysis.kinds, speech_frames, rate_bounds=RATE_BOUNDS, reference=natural,
                               elasticity=backend.elasticity, edge=edge)
         frames = plan.durations if backend.fractional_frames else plan.frames
+        # A few frames of the voice's own edge silence are rendered around the speech, so the
+        # decoder does not fade its first and last sounds, and cut off after.
+        lead, tail = backend.edge_frames(analysis)
+        context = (min(backend.edge_context, int(lead)), min(backend.edge_context, int(tail)))
+        frames = frames + trim_edges(base, lead - context[0], tail - context[1]) - (base - edge)
         audio = backend.render(analysis, frames, seed=seed, prosody=None if prosody.is_neutral else prosody,
-                               edges=edges)
-        audio = _fit(audio, samples_wanted)
+                               edges=(lead - context[0], tail - context[1]))
+        audio = _fit(audio[context[0] * hop: len(audio) - context[1] * hop], samples_wanted)
         within = plan.within_bounds and speech_frames == frames_target
         return Speech(
             samples=audio,

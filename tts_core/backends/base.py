@@ -44,6 +44,10 @@ class Backend(ABC):
     # A fractional backend plans a changed length from the model's unrounded durations
     # (True) or from its own whole frames (False), whichever was measured to be clearer.
     plan_from_natural: ClassVar[bool] = False
+    # Frames of the model's own edge silence rendered around a line's speech and cut off
+    # after: a decoder's convolutions fade whatever starts or ends at the edge of what it is
+    # given (see the backends for what was measured).
+    edge_context: ClassVar[int] = 0
 
     sample_rate: int
     hop_length: int  # samples per frame (token of duration)
@@ -88,8 +92,8 @@ class Backend(ABC):
         """Float32 mono samples, exactly ``frames.sum() * hop_length`` long (``frames`` are
         whole numbers unless ``fractional_frames``; their sum always is). ``prosody`` (a
         ``tts_core.prosody.Prosody``) is honoured by backends with supports_emotion="prosody".
-        ``edges`` is the silence (``edge_frames``) the plan left out of ``frames``: a backend
-        that carries anything at the voice's own timing cuts it there too."""
+        ``edges`` is the silence at the voice's own timing (``edge_frames``) that ``frames``
+        leave out: a backend that carries anything at that timing cuts it there too."""
 
 
 def alignment(frames: np.ndarray) -> np.ndarray:

@@ -159,13 +159,13 @@ class KokoroBackend(Backend):
     # voice's own timing, 0.5 is where the rendered audio crosses 35 dB under its loudest.
     # Chosen on 16 Spanish sentences at 1.0x and 0.8x their natural length (32 lines), by the
     # silence left in the rendered line (10 ms frames, 35 dB under its loudest), with the
-    # decoder given EDGE_CONTEXT frames of silence to fade into: threshold 0 / context 3, tail
+    # decoder given edge_context frames of silence to fade into: threshold 0 / context 3, tail
     # silence median 60 ms and 15 lines over 60 ms; 0 / 6, 50 ms and 7; 2 / 6, 22 ms and 2;
     # 2 / 10, 10 ms and 1; 4 / 6, 12 ms and 0. Whisper's WER at 1.2x and 1.4x pace on 30
     # sentences did not separate 2 / 10 from 4 / 6 (21.5 / 29.7 % against 21.1 / 34.3 %),
     # and 2 cuts less of a final consonant's fade.
     SILENT_ENERGY = 2.0
-    EDGE_CONTEXT = 10  # frames of the cut silence rendered around the speech, then dropped
+    edge_context = 10
 
     def edge_frames(self, analysis: Analysis) -> tuple[float, float]:
         """Kokoro pads the speech inside its tokens: the start token holds about 300 ms of
@@ -196,24 +196,18 @@ class KokoroBackend(Backend):
         # Squeezing pauses twice as hard as the rest did not add a clear gain. The silence
         # the plan leaves out (``edges``) is cut from the curves first, so each token's
         # speech, not its padding, is what lands in its planned span.
-        # The decoder's convolutions fade the first and last few frames of what it is given
-        # (speech planned to end in the last frame rendered 50-100 ms too early), so some of
-        # the cut silence is rendered around the speech and cut off after (EDGE_CONTEXT).
         lead, tail = edges
-        margin = (min(self.EDGE_CONTEXT, int(lead)), min(self.EDGE_CONTEXT, int(tail)))
-        source = trim_edges(own, lead - margin[0], tail - margin[1])
-        frames = frames + source - trim_edges(own, lead, tail)
+        source = trim_edges(own, lead, tail)
         values["alignment"] = alignment(frames)
         keep = (source > 1e-9) | (frames > 1e-9)
         for name in (pitch, energy):
             curve = np.asarray(analysis.state["curves"][name])
             per_frame = curve.shape[-1] / own.sum()
-            cut = int(round((lead - margin[0]) * per_frame)), int(round((tail - margin[1]) * per_frame))
+            cut = int(round(lead * per_frame)), int(round(tail * per_frame))
             values[name] = warp_curve(curve[..., cut[0]: curve.shape[-1] - cut[1]], source[keep], frames[keep])
         values[pitch], values[energy], gain_db = self.shape_prosody(values[pitch], values[energy], prosody)
         out = self.model.run_stage(2, values)
         audio = next(iter(out.values())).reshape(-1).astype(np.float32)
-        audio = audio[margin[0] * self.hop_length: len(audio) - margin[1] * self.hop_length]
         return audio * np.float32(10 ** (gain_db / 20)) if gain_db else audio
 
     # Raising the predicted energy curve by one unit makes the voice ~0.26 dB louder (and

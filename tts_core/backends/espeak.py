@@ -4,8 +4,9 @@ espeak-ng (GPL-3.0) runs as a separate program. It takes no per-phoneme duration
 its length is controlled by its speaking rate: the rate is searched until the speech
 fits just inside the target, and the remainder (a few frames at most) is silence after it.
 espeak-ng pads its speech with silence at both ends; every take is cut to its speech
-(``tts_core.silence``), so the natural length and the fit are those of the words. ``supports_target_tokens`` is therefore False: lengths are exact
-to the sample, but they come from rate control, not from generation per token.
+(``tts_core.silence``), so the natural length and the fit are those of the words.
+``supports_target_tokens`` is False: lengths are exact to the sample, but they come from
+rate control, not from generation per token.
 """
 
 from __future__ import annotations

@@ -41,23 +41,14 @@ def wer(references: list[str], hypotheses: list[str]) -> float:
     return edits / max(1, words)
 
 
-# Silence put around every clip before Whisper hears it. A dubbed line sits in a programme,
-# never at the first sample of a file, and Whisper misses or mishears a first word that
-# starts there: 40 natural Piper lines cut to their speech gave 12 word errors bare and 5
-# with this padding (the voice's own rendition, its silence kept: 7).
-TRANSCRIBE_PAD_S = 0.3
-
-
 def transcribe(audio: np.ndarray, sample_rate: int, language: str = "en") -> str:
-    """Whisper (the bundled base model) transcription, greedy, of one clip, with
-    ``TRANSCRIBE_PAD_S`` of silence before and after it."""
+    """Whisper (the bundled base model) transcription, greedy, of one clip."""
     from dubber.media import resample
     from pipelines import whisper_model
 
     model = whisper_model.load("base")
     mono = audio if audio.ndim == 1 else audio.mean(axis=1)
-    pad = np.zeros(int(TRANSCRIBE_PAD_S * 16_000), np.float32)
-    clip = np.concatenate([pad, resample(mono.astype(np.float32), sample_rate, 16_000), pad])
+    clip = resample(mono.astype(np.float32), sample_rate, 16_000)
     segments, _ = model.transcribe(clip, language=language, beam_size=1, condition_on_previous_text=False,
                                    without_timestamps=True)
     return " ".join(s.text.strip() for s in segments)

@@ -188,7 +188,8 @@ def transcribe(dialogue_wav: Path, backend: str, model_name: str, language: str 
     result = asr.transcribe(speech, language, tick)
     regions = speech_regions(speech)
     # Measured on a two-voice conversation 12 dB over music (bench.fit): the programme's VAD
-    # started 3 of 7 lines 97-192 ms after the voice, the separated dialogue's 32-33 ms.
+    # started 3 of 7 lines 97-192 ms after the voice; heard with the dialogue's, 2 of those
+    # start within 33 ms (the third stays 105 ms late in both).
     onsets = sorted(regions + speech_regions(load_speech(voice_wav))) if voice_wav is not None else regions
     out: list[dict] = []
     for unit in split_words(result.words):

@@ -8,6 +8,7 @@ import pytest
 
 from tts_core import TTS, EmptyTextError, UnknownBackendError, UnsupportedRequestError
 from tts_core.backends.piper import bundled_voice
+from tts_core.silence import edge_silence
 
 
 def test_exact_length_for_many_random_targets(tts):
@@ -136,8 +137,6 @@ def test_speech_fills_its_slot(tts):
     """No silence padded inside a line: the voice's start and end tokens and the fade of its
     last phoneme get no time, so the words start at the slot's start and end at its end,
     at the natural length and squeezed or stretched alike."""
-    from tts_core.silence import edge_silence
-
     tails = []
     for text in SLOT_LINES:
         natural = tts.natural_duration(text)
@@ -157,7 +156,5 @@ def test_a_slot_far_too_long_gets_silence_after_not_drawl(tts):
     natural = tts.natural_duration(text)
     speech = tts.synthesize(text, duration=natural * 3)
     assert not speech.within_bounds and len(speech.samples) == round(natural * 3 * speech.sample_rate)
-    from tts_core.silence import edge_silence
-
     lead, tail = edge_silence(speech.samples, speech.sample_rate)
     assert lead <= 0.030 and tail >= natural * 0.9  # spoken at twice its length at most, then quiet

@@ -159,7 +159,8 @@ class TTS:
             prosody = prosody.combine(parse_emotion(emotion, text))
 
         analysis = self._analyse(text, seed, speaker_wav, voice_args)
-        natural, base, edge = self._speech_of(analysis)
+        natural, base, (lead, tail) = self._speech_of(analysis)
+        speech = trim_edges(base, lead, tail)  # what each token says, its edge silence left out
         samples_wanted = self._target_samples(duration, target_tokens, duration_scale, natural)
         hop = backend.hop_length
         # The nearest whole frame count (free length: the speech's own), then less than one
@@ -173,13 +174,12 @@ class TTS:
         # silence after the line rather than drawl (the fit planner does the same per slot).
         speech_frames = min(frames_target, max(1, int(natural * RATE_BOUNDS[1])))
         plan = plan_durations(base, analysis.kinds, speech_frames, rate_bounds=RATE_BOUNDS, reference=natural,
-                              elasticity=backend.elasticity, edge=edge)
+                              elasticity=backend.elasticity, edge=base - speech)
         frames = plan.durations if backend.fractional_frames else plan.frames
         # A few frames of the voice's own edge silence are rendered around the speech, so the
         # decoder does not fade its first and last sounds, and cut off after.
-        lead, tail = backend.edge_frames(analysis)
         context = (min(backend.edge_context, int(lead)), min(backend.edge_context, int(tail)))
-        frames = frames + trim_edges(base, lead - context[0], tail - context[1]) - (base - edge)
+        frames = frames + trim_edges(base, lead - context[0], tail - context[1]) - speech
         audio = backend.render(analysis, frames, seed=seed, prosody=None if prosody.is_neutral else prosody,
                                edges=(lead - context[0], tail - context[1]))
         audio = _fit(audio[context[0] * hop: len(audio) - context[1] * hop], samples_wanted)
@@ -222,9 +222,9 @@ class TTS:
             self._analyses.popitem(last=False)
         return analysis
 
-    def _speech_of(self, analysis: Analysis) -> tuple[float, np.ndarray, np.ndarray]:
-        """(natural length of the speech in frames, the durations to plan from, the part of
-        each that is the model's edge silence). The natural length is the voice's own
+    def _speech_of(self, analysis: Analysis) -> tuple[float, np.ndarray, tuple[float, float]]:
+        """(natural length of the speech in frames, the durations to plan from, the frames of
+        edge silence before and after the speech). The natural length is the voice's own
         rendition less the silence it pads the speech with, so a line's pace and slot are
         those of its words."""
         backend = self.backend
@@ -238,7 +238,7 @@ class TTS:
             # pace) Whisper WER 36.9 % against 42.8 % planned from the rounded ones,
             # which had already lost each token's fraction.
             base = np.asarray(analysis.natural, dtype=np.float64)
-        return natural, base, base - trim_edges(base, lead, tail)
+        return natural, base, (lead, tail)
 
     def batch_synthesize(
         self,

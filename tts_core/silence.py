@@ -14,9 +14,13 @@ SPEECH_FLOOR_DB = 35.0  # a frame this far below the line's loudest frame counts
 FRAME_S = 0.010
 
 
+def _hop(sample_rate: int, frame_s: float) -> int:
+    return max(1, int(round(frame_s * sample_rate)))
+
+
 def frame_levels(audio: np.ndarray, sample_rate: int, frame_s: float = FRAME_S) -> np.ndarray:
     """RMS level in dB of each whole frame (a last partial frame is left out)."""
-    hop = max(1, int(round(frame_s * sample_rate)))
+    hop = _hop(sample_rate, frame_s)
     n = len(audio) // hop
     frames = np.asarray(audio[: n * hop], dtype=np.float64).reshape(n, hop)
     return 20 * np.log10(np.sqrt(np.mean(frames**2, axis=1)) + 1e-12)
@@ -30,7 +34,7 @@ def speech_span(audio: np.ndarray, sample_rate: int, floor_db: float = SPEECH_FL
     if not len(levels) or levels.max() <= -200:
         return None
     loud = np.flatnonzero(levels > levels.max() - floor_db)
-    hop = int(round(frame_s * sample_rate))
+    hop = _hop(sample_rate, frame_s)
     return int(loud[0]) * hop, min(len(audio), (int(loud[-1]) + 1) * hop)
 
 

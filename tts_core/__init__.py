@@ -13,7 +13,7 @@ from .errors import (
 
 # Bumped whenever the same request renders different audio (planner, graph surgery,
 # prosody), so a caller's cache of rendered lines knows its files are stale.
-RENDER_VERSION = "3"
+RENDER_VERSION = "4"
 
 __all__ = [
     "EMOTIONS",

@@ -157,14 +157,15 @@ class KokoroBackend(Backend):
 
     # The energy curve runs from about -9.5 (silence) to about +9 (the loudest vowels); at the
     # voice's own timing, 0.5 is where the rendered audio crosses 35 dB under its loudest.
-    # Chosen on 16 Spanish sentences at 1.0x and 0.8x their natural length (32 lines), by the
-    # silence left in the rendered line (10 ms frames, 35 dB under its loudest), with the
-    # decoder given edge_context frames of silence to fade into: threshold 0 / context 3, tail
-    # silence median 60 ms and 15 lines over 60 ms; 0 / 6, 50 ms and 7; 2 / 6, 22 ms and 2;
-    # 2 / 10, 10 ms and 1; 4 / 6, 12 ms and 0. Whisper's WER at 1.2x and 1.4x pace on 30
-    # sentences did not separate 2 / 10 from 4 / 6 (21.5 / 29.7 % against 21.1 / 34.3 %),
-    # and 2 cuts less of a final consonant's fade.
-    SILENT_ENERGY = 2.0
+    # First chosen on 16 Spanish sentences at 1.0x and 0.8x their natural length (32 lines),
+    # by the silence left in the rendered line (10 ms frames, 35 dB under its loudest), with
+    # the decoder given edge_context frames of silence to fade into: threshold 0 / context 3,
+    # tail silence median 60 ms and 15 lines over 60 ms; 0 / 6, 50 ms and 7; 2 / 6, 22 ms and
+    # 2; 2 / 10, 10 ms and 1; 4 / 6, 12 ms and 0. Then 2 against 4 (context 10) on bench.pace's
+    # 60 sentences in one run: tail silence max 130 / 88 / 69 ms against 60 / 45 / 27 at
+    # natural / 1.2x / 1.4x pace, Whisper WER 12.7 / 20.8 / 32.8 % against 11.3 / 17.9 / 32.9 %;
+    # a final word that fades slowly ("... amable él.") kept 92 ms of its fade at 2.
+    SILENT_ENERGY = 4.0
     edge_context = 10
 
     def edge_frames(self, analysis: Analysis) -> tuple[float, float]:

@@ -206,6 +206,15 @@ def main() -> None:
               "or the languages it speaks, else espeak].")
 @click.option("--voice", help="A voice name or model path, or a recording of the voice every line approaches "
               "[default: each speaker's voice is approached from the video itself, where the backend can].")
+@click.option("--tts-model", help="The backend's model: a local folder or hub name (IndexTTS-2: a copy of "
+              "IndexTeam/IndexTTS-2) [default: the bundled voice; IndexTTS-2 from the hub cache].")
+@click.option("--tts-fast", is_flag=True, help="The backend's fast setting (IndexTTS-2: 1 beam, 8 flow steps).")
+@click.option("--emotion", help="One emotion for every line: a name ('angry'), 8 weights "
+              "(happy,angry,sad,afraid,disgusted,melancholic,surprised,calm) or 'auto' (from each line's text) "
+              "[default: IndexTTS-2 takes each line's emotion from its original audio].")
+@click.option("--no-line-emotion", is_flag=True, help="IndexTTS-2: the speaker's own emotion, not each line's.")
+@click.option("--emotion-alpha", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="How much of the line's emotion, against the voice's own (IndexTTS-2).")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("--loudness", type=LUFS, help="Target integrated loudness in LUFS (-23 broadcast, -16 web) "
               "[default: the source's].")
@@ -225,8 +234,8 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def video(input, lang, output, report, source_lang, separator, asr_backend, asr_model, translator, translator_model,
-          llm_url, llm_model, llm_api_key_env, tts_backend, voice, device,
-          loudness, duck_db, duck_attack, duck_release, keep_original, stems, srt_file, subs, speakers, allow_empty, work_dir, quiet, debug):
+          llm_url, llm_model, llm_api_key_env, tts_backend, voice, tts_model, tts_fast, emotion, no_line_emotion,
+          emotion_alpha, device, loudness, duck_db, duck_attack, duck_release, keep_original, stems, srt_file, subs, speakers, allow_empty, work_dir, quiet, debug):
     """Dub INPUT (a video or audio file) into --lang."""
     from pipelines.remix import MixOptions
 
@@ -245,7 +254,9 @@ def video(input, lang, output, report, source_lang, separator, asr_backend, asr_
                          separator=separator, asr=asr_backend, asr_model=asr_model, translator=translator,
                          translator_options=topts,
                          tts=tts_backend or default_backend(lang, voice, bool(speaker_wav)),
-                         voice=None if speaker_wav else voice, speaker_wav=speaker_wav, device=device, work_dir=work_dir, keep_original=keep_original, stems=stems,
+                         voice=tts_model or (None if speaker_wav else voice), speaker_wav=speaker_wav,
+                         tts_fast=tts_fast, emotion=emotion, line_emotion=not no_line_emotion,
+                         emotion_alpha=emotion_alpha, device=device, work_dir=work_dir, keep_original=keep_original, stems=stems,
                          srt=srt_file, subs=subs, speakers=speakers, allow_empty=allow_empty,
                          mix=MixOptions(duck_db=duck_db, duck_attack=duck_attack, duck_release=duck_release,
                                         loudness=loudness))
@@ -263,12 +274,18 @@ def video(input, lang, output, report, source_lang, separator, asr_backend, asr_
 @click.option("--tts", "tts_backend", help="TTS backend [default: piper for English, kokoro for a recording "
               "or the languages it speaks, else espeak].")
 @click.option("--voice", help="A voice name or model path, or a recording of the voice to approach.")
+@click.option("--tts-model", help="The backend's model: a local folder or hub name (IndexTTS-2: a copy of "
+              "IndexTeam/IndexTTS-2) [default: the bundled voice; IndexTTS-2 from the hub cache].")
+@click.option("--tts-fast", is_flag=True, help="The backend's fast setting (IndexTTS-2: 1 beam, 8 flow steps).")
+@click.option("--emotion", help="One emotion for every cue: a name ('angry'), 8 weights "
+              "(happy,angry,sad,afraid,disgusted,melancholic,surprised,calm) or 'auto' (from each cue's text).")
 @click.option("--loudness", type=LUFS, help="Normalise the track to this integrated loudness (LUFS).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--work-dir", type=click.Path(path_type=Path), help="Line cache [default: ~/.cache/dub/work].")
 @click.option("-q", "--quiet", is_flag=True)
 @click.option("--debug", is_flag=True)
-def srt(subs, output, lang, report, tts_backend, voice, loudness, device, work_dir, quiet, debug):
+def srt(subs, output, lang, report, tts_backend, voice, tts_model, tts_fast, emotion, loudness, device, work_dir,
+        quiet, debug):
     """Speak a subtitle file (SRT, VTT, ASS) as a timed dialogue track."""
     from pipelines.synthesize import default_backend
 
@@ -277,7 +294,8 @@ def srt(subs, output, lang, report, tts_backend, voice, loudness, device, work_d
     speaker_wav = voice if voice and is_recording(voice) else None
     backend = tts_backend or default_backend(lang, voice, bool(speaker_wav))
     options = SrtOptions(input=subs, output=output, lang=lang, report=report, tts=backend,
-                         voice=None if speaker_wav else voice, speaker_wav=speaker_wav, device=device,
+                         voice=tts_model or (None if speaker_wav else voice), speaker_wav=speaker_wav, device=device,
+                         tts_fast=tts_fast, emotion=emotion,
                          loudness=loudness, work_dir=work_dir)
     result, seconds = _run(lambda: dub_subtitles(options, Reporter(quiet)), debug)
     if not quiet:
@@ -288,20 +306,26 @@ def srt(subs, output, lang, report, tts_backend, voice, loudness, device, work_d
 @click.argument("text")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="WAV file to write.")
 @click.option("--duration", type=FINITE, help="Exact length in seconds.")
-@click.option("--target-tokens", type=int, help="Exact length in the backend's frames.")
+@click.option("--target-tokens", type=int, help="Exact length in the backend's tokens (frames; IndexTTS-2: "
+              "semantic codes, 50 a second).")
 @click.option("--duration-scale", type=FINITE, help="Length relative to the natural one.")
-@click.option("--tts", "tts_backend", help="TTS backend: piper | kokoro | espeak [default: piper for English, "
-              "kokoro for a recording or the languages it speaks, else espeak].")
+@click.option("--tts", "tts_backend", help="TTS backend: piper | kokoro | espeak | indextts2 [default: piper for "
+              "English, kokoro for a recording or the languages it speaks, else espeak].")
 @click.option("--voice", help="A voice name or model path, or an audio file of the speaker to approach.")
+@click.option("--tts-model", help="The backend's model: a local folder or hub name (IndexTTS-2: a copy of "
+              "IndexTeam/IndexTTS-2) [default: the bundled voice; IndexTTS-2 from the hub cache].")
+@click.option("--tts-fast", is_flag=True, help="The backend's fast setting (IndexTTS-2: 1 beam, 8 flow steps).")
 @click.option("--emotion", help="'auto', a description ('a bit sad'), 8 weights "
               "(happy,angry,sad,afraid,disgusted,melancholic,surprised,calm), or an audio file to take it from.")
+@click.option("--emotion-alpha", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="How much of that emotion, against the voice's own (IndexTTS-2).")
 @click.option("--lang", help="Language of TEXT (ISO 639-1) for multilingual backends [default: en].")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("-q", "--quiet", is_flag=True)
 @click.option("--debug", is_flag=True)
-def tts(text, output, duration, target_tokens, duration_scale, tts_backend, voice, emotion, lang, seed, device, quiet,
-        debug):
+def tts(text, output, duration, target_tokens, duration_scale, tts_backend, voice, tts_model, tts_fast, emotion,
+        emotion_alpha, lang, seed, device, quiet, debug):
     """Speak TEXT to a 16-bit WAV, exactly as long as asked."""
 
     def work():
@@ -327,7 +351,8 @@ def tts(text, output, duration, target_tokens, duration_scale, tts_backend, voic
                             "split the text into lines (dub srt speaks a whole script)")
         emotion_spec = None if emotion is None or emotion_wav else _emotion_arg(emotion)
         backend = tts_backend or default_backend(lang, voice, bool(speaker_wav))
-        engine = TTS.from_pretrained(backend, voice=None if speaker_wav else voice, device=device, lang=lang)
+        engine = TTS.from_pretrained(backend, voice=tts_model or (None if speaker_wav else voice), device=device,
+                                     lang=lang, **({"fast": True} if tts_fast else {}))
         if target_tokens is not None and target_tokens > MAX_LINE_SECONDS * engine.token_rate:
             raise UserError(f"--target-tokens {target_tokens} is longer than one line can be "
                             f"({int(MAX_LINE_SECONDS * engine.token_rate)} frames, {MAX_LINE_SECONDS} s): "
@@ -339,7 +364,7 @@ def tts(text, output, duration, target_tokens, duration_scale, tts_backend, voic
                                 f"s, longer than one line can be ({MAX_LINE_SECONDS} s): split the text into lines")
         speech = engine.synthesize(text, duration=duration, target_tokens=target_tokens,
                                    duration_scale=duration_scale, seed=seed, speaker_wav=speaker_wav,
-                                   emotion=emotion_spec, emotion_wav=emotion_wav)
+                                   emotion=emotion_spec, emotion_wav=emotion_wav, emotion_alpha=emotion_alpha)
         speech.save(output)
         return speech
 

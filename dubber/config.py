@@ -27,6 +27,10 @@ class DubOptions:
     voice: str | None = None  # backend voice: name or local path; None = bundled default
     speaker_wav: Path | None = None  # a recording every line's voice approaches; None = each speaker's own
     device: str = "cpu"  # cpu | cuda
+    tts_fast: bool = False  # the backend's fast setting (IndexTTS-2: one beam, fewer flow steps)
+    emotion: str | None = None  # one emotion for every line (backends with an emotion model)
+    line_emotion: bool = True  # an emotion model (IndexTTS-2) hears each line's own source audio
+    emotion_alpha: float = 1.0  # how much of that emotion, against the voice's own
     mix: MixOptions = field(default_factory=MixOptions)  # ducking, loudness, true peak
     fit: FitOptions | None = field(default_factory=FitOptions)  # slot planning; None = source slots as is
     keep_original: bool = False  # add the source audio as a second track

@@ -144,7 +144,7 @@ def dub_video(options: DubOptions, progress: Progress | None = None, until: str 
     asr.check_backend(options.asr)
     if until in (None, STAGES[0]):  # a stage-major batch checks once, not in every stage
         synthesize.check_language(options.tts, options.voice, lang, options.device,
-                                  str(options.speaker_wav) if options.speaker_wav else None)
+                                  str(options.speaker_wav) if options.speaker_wav else None, options.tts_fast)
     check_writes(options, source, output)
     info = probe(source)
     if not info.has_audio:
@@ -228,17 +228,22 @@ def dub_video(options: DubOptions, progress: Progress | None = None, until: str 
     if transcript is not None:  # who speaks each line (and a clip of their voice) follows the line
         for seg, heard in zip(translated["segments"], transcript["segments"]):
             seg.update({k: heard[k] for k in ("speaker", "reference") if k in heard})
+    # A backend with an emotion model hears each line's own source audio (the separated
+    # dialogue, whose digest is in the stage's key through its folder) unless told otherwise.
+    emotion = synthesize.EmotionOptions(fixed=options.emotion, alpha=options.emotion_alpha,
+                                        dialogue=str(dialogue) if options.line_emotion else None)
     _, synth = ws.run(
         "synthesize", synthesize.VERSION,
         {"segments": translated["segments"], "tts": options.tts, "voice": options.voice, "lang": lang,
          "rate": extract.MIX_RATE, "fit": asdict(options.fit) if options.fit else None, "end": ext["duration"],
          "speaker_wav": input_digest(Path(options.speaker_wav)) if options.speaker_wav else None,
          "rewriter": translated.get("translator") if _can_rewrite(translated.get("translator")) else None,
-         **options.translator_options.cache_key()},
+         "fast": options.tts_fast, "emotion": asdict(emotion), **options.translator_options.cache_key()},
         lambda f: synthesize.synthesize(ws, translated["segments"], options.tts, options.voice, options.device, lang,
                                         extract.MIX_RATE, task, fit=options.fit, programme_end=ext["duration"],
                                         speaker_wav=str(options.speaker_wav) if options.speaker_wav else None,
-                                        rewrite=rewriter(translated.get("translator"), lang, options)),
+                                        rewrite=rewriter(translated.get("translator"), lang, options),
+                                        emotion=emotion, fast=options.tts_fast),
     )
     if reached("synthesize"):
         return partial()

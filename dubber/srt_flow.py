@@ -39,6 +39,8 @@ class SrtOptions:
     voice: str | None = None  # backend voice name or path
     speaker_wav: str | None = None  # a recording of the voice to approach
     device: str = "cpu"
+    tts_fast: bool = False  # the backend's fast setting (IndexTTS-2: one beam, fewer flow steps)
+    emotion: str | None = None  # one emotion for every cue (a name, 8 weights, "auto")
     loudness: float | None = None  # LUFS; None keeps the voice's level (peaks limited to -1 dBTP)
     fit: FitOptions | None = field(default_factory=FitOptions)
     work_dir: Path | None = None
@@ -62,7 +64,8 @@ def dub_subtitles(options: SrtOptions, progress: Progress | None = None) -> dict
     from pipelines.asr import check_language
 
     lang = check_language(options.lang)
-    synthesize.check_language(options.tts, options.voice, lang, options.device, options.speaker_wav)
+    synthesize.check_language(options.tts, options.voice, lang, options.device, options.speaker_wav,
+                              options.tts_fast)
     cues = read_subtitles(options.input)
     segments = [{**seg, "source_text": seg["text"]} for seg in cues_to_segments(cues)]
     end = max(seg["end"] for seg in segments)
@@ -75,7 +78,8 @@ def dub_subtitles(options: SrtOptions, progress: Progress | None = None) -> dict
     started = time.perf_counter()
     synth = synthesize.synthesize(ws, segments, options.tts, options.voice, options.device, lang, RATE,
                                   progress.task, fit=options.fit, programme_end=end + 1.0,
-                                  speaker_wav=options.speaker_wav)
+                                  speaker_wav=options.speaker_wav, fast=options.tts_fast,
+                                  emotion=synthesize.EmotionOptions(fixed=options.emotion))
     ws.timings["synthesize"] = time.perf_counter() - started
     progress.done("synthesize", ws.timings["synthesize"])
 

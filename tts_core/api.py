@@ -7,6 +7,7 @@ the natural length (``duration_scale``). The audio that comes back is exactly th
 
 from __future__ import annotations
 
+import inspect
 import wave
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -77,11 +78,21 @@ class TTS:
 
     @classmethod
     def from_pretrained(cls, name: str | Path = "piper", *, voice: str | Path | None = None, device: str = "cpu",
-                        lang: str | None = None) -> "TTS":
-        """``name`` is a backend ("piper", "kokoro"), or a voice file / voice name for Piper.
-        ``lang`` (ISO 639-1) is checked against the voice, or picks the language of a
-        multilingual backend."""
+                        lang: str | None = None, **options) -> "TTS":
+        """``name`` is a backend ("piper", "kokoro", "indextts2"), a voice file / voice name
+        for Piper, or a folder of IndexTTS-2 weights. ``voice`` is the backend's voice or
+        model (IndexTTS-2: its weights folder; the hub copy when None). ``lang`` (ISO 639-1)
+        is checked against the voice, or picks the language of a multilingual backend.
+        ``options`` go to the backend's ``load`` (IndexTTS-2: ``fast=True``)."""
         name_str = str(name)
+        if options:
+            backend_cls = registry.get_backend(name_str if name_str in registry.backend_names() else "indextts2")
+            known = inspect.signature(backend_cls.load).parameters
+            unknown = [k for k in options if k not in known or k in ("source", "device", "lang")]
+            if unknown:
+                raise UnsupportedRequestError(f"the {backend_cls.name} backend has no {', '.join(unknown)} option")
+        if Path(name_str).is_dir() and (Path(name_str) / "config.yaml").is_file():
+            return cls(registry.get_backend("indextts2").load(name_str, device=device, lang=lang, **options))
         if name_str in registry.backend_names():
             backend_cls = registry.get_backend(name_str)
             source = voice
@@ -89,13 +100,13 @@ class TTS:
             backend_cls = registry.get_backend("piper")
             source = name
             try:
-                return cls(backend_cls.load(source, device=device, lang=lang))
+                return cls(backend_cls.load(source, device=device, lang=lang, **options))
             except UnknownBackendError as exc:
                 raise UnknownBackendError(
                     f"{name_str!r} is neither a TTS backend ({', '.join(registry.backend_names())}) "
                     f"nor a voice: {exc}"
                 ) from None
-        return cls(backend_cls.load(source, device=device, lang=lang))
+        return cls(backend_cls.load(source, device=device, lang=lang, **options))
 
     @property
     def sample_rate(self) -> int:
@@ -117,7 +128,7 @@ class TTS:
         if target_tokens is not None:
             if target_tokens < 1:
                 raise UnsupportedRequestError(f"target_tokens must be at least 1, got {target_tokens}")
-            return int(target_tokens) * hop
+            return int(int(target_tokens) * self.backend.frames_per_token) * hop
         if duration_scale is not None:
             if duration_scale <= 0:
                 raise UnsupportedRequestError(f"duration_scale must be positive, got {duration_scale}")
@@ -134,8 +145,13 @@ class TTS:
         speaker_wav: str | Path | None = None,
         emotion: Sequence[float] | str | None = None,
         emotion_wav: str | Path | None = None,
+        emotion_alpha: float = 1.0,
         seed: int = 0,
     ) -> Speech:
+        """``emotion``: 8 weights (``EMOTIONS``), "auto" (from the text) or a description;
+        ``emotion_wav``: a recording whose emotion to take. A backend with its own emotion
+        model (``supports_emotion="model"``) conditions on them, blended with the voice's
+        own by ``emotion_alpha``; the others turn them into pitch and energy."""
         if not text or not text.strip():
             raise EmptyTextError("empty text: give something to say")
         backend = self.backend
@@ -151,11 +167,13 @@ class TTS:
         voice_args, prosody, match = {}, Prosody(), None
         if speaker_wav is not None:
             voice_args, prosody, match = backend.reference_voice(speaker_wav)
-        if emotion_wav is not None:
+        if backend.supports_emotion == "model":
+            voice_args = {**voice_args, **_emotion_args(emotion, emotion_wav, emotion_alpha)}
+        elif emotion_wav is not None:
             emo_audio, emo_rate = load_audio(emotion_wav)
             neutral = ProsodyStats.of(*load_audio(speaker_wav)) if speaker_wav is not None else None
             prosody = prosody.combine(prosody_from_reference(ProsodyStats.of(emo_audio, emo_rate), neutral))
-        if emotion is not None:
+        if emotion is not None and backend.supports_emotion != "model":
             prosody = prosody.combine(parse_emotion(emotion, text))
 
         analysis = self._analyse(text, seed, speaker_wav, voice_args)
@@ -197,7 +215,9 @@ class TTS:
             voice_similarity=match.similarity if match is not None else None,
         )
 
-    def natural_duration(self, text: str, *, speaker_wav: str | Path | None = None, seed: int = 0) -> float:
+    def natural_duration(self, text: str, *, speaker_wav: str | Path | None = None, seed: int = 0,
+                         emotion: Sequence[float] | str | None = None, emotion_wav: str | Path | None = None,
+                         emotion_alpha: float = 1.0) -> float:
         """Seconds of speech the voice would say on its own, without the silence the model
         pads it with (runs the text side of the model; Piper also renders the line once to
         find that silence). With ``speaker_wav``, the voice matched to it: voices differ in
@@ -206,13 +226,16 @@ class TTS:
         voice_args = {}
         if speaker_wav is not None and self.backend.supports_voice_reference:
             voice_args, _, _ = self.backend.reference_voice(speaker_wav)
+        if self.backend.supports_emotion == "model":  # its emotion changes what it generates
+            voice_args = {**voice_args, **_emotion_args(emotion, emotion_wav, emotion_alpha)}
         natural, _, _ = self._speech_of(self._analyse(text, seed, speaker_wav, voice_args))
         return max(1, int(round(natural))) / self.token_rate  # the free-length rendition's whole frames
 
     def _analyse(self, text: str, seed: int, speaker_wav, voice_args: dict) -> Analysis:
         """The text side of a line, kept for the last few lines: a dub asks for each line's
         natural length when it plans the timeline, then synthesises the same line."""
-        key = (text, seed, None if speaker_wav is None else str(speaker_wav))
+        key = (text, seed, None if speaker_wav is None else str(speaker_wav),
+               repr(sorted((k, v) for k, v in voice_args.items() if k.startswith("emotion"))))
         if key in self._analyses:
             self._analyses.move_to_end(key)
             return self._analyses[key]
@@ -252,6 +275,18 @@ class TTS:
             raise UnsupportedRequestError(f"{len(texts)} texts but {len(durations)} durations")
         durations = durations if durations is not None else [None] * len(texts)
         return [self.synthesize(t, duration=d, seed=seed, **kwargs) for t, d in zip(texts, durations)]
+
+
+def _emotion_args(emotion, emotion_wav, alpha: float) -> dict:
+    """What a backend with an emotion model is given (nothing when nothing was asked)."""
+    args = {}
+    if emotion is not None:
+        args["emotion"] = emotion if isinstance(emotion, str) else tuple(float(w) for w in emotion)
+    if emotion_wav is not None:
+        args["emotion_wav"] = str(emotion_wav)
+    if args:
+        args["emotion_alpha"] = float(alpha)
+    return args
 
 
 def _fit(audio: np.ndarray, samples: int) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Built-in backends; importing this package registers them."""
 
 from . import espeak, kokoro, piper  # noqa: F401
+from .indextts2 import backend as _indextts2  # noqa: F401  (torch is imported on load only)
 from .base import Analysis, Backend, backend_names, get_backend, register
 
 __all__ = ["Analysis", "Backend", "backend_names", "get_backend", "register"]

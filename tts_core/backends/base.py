@@ -48,6 +48,9 @@ class Backend(ABC):
     # after: a decoder's convolutions fade whatever starts or ends at the edge of what it is
     # given (see the backends for what was measured).
     edge_context: ClassVar[int] = 0
+    # Frames per token of ``target_tokens``: 1 where the tokens are the duration frames;
+    # IndexTTS-2 counts its semantic codes, 1.72 mel frames each.
+    frames_per_token: ClassVar[float] = 1.0
 
     sample_rate: int
     hop_length: int  # samples per frame (token of duration)

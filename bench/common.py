@@ -43,7 +43,7 @@ def wer(references: list[str], hypotheses: list[str]) -> float:
 
 def transcribe(audio: np.ndarray, sample_rate: int, language: str = "en") -> str:
     """Whisper (the bundled base model) transcription, greedy, of one clip."""
-    from dubber.media import resample
+    from pipelines.media import resample
     from pipelines import whisper_model
 
     model = whisper_model.load("base")

@@ -57,7 +57,7 @@ def sources_available() -> str | None:
 def _load(path: str) -> np.ndarray:
     import soundfile as sf
 
-    from dubber.media import resample
+    from pipelines.media import resample
 
     audio, rate = sf.read(path, dtype="float32", always_2d=True)
     return resample(audio.mean(axis=1), rate, RATE)
@@ -115,7 +115,7 @@ def asterisk_turns(count: int, shortest: float = 0.5, longest: float = 4.0) -> l
 
 
 def piper_turns(count: int) -> list[np.ndarray]:
-    from dubber.media import resample
+    from pipelines.media import resample
     from tts_core import TTS
 
     tts = TTS.from_pretrained("piper")

@@ -77,7 +77,7 @@ import numpy as np
 from bench.common import normalize, table, transcribe, wer
 from bench.foundation import ebur128
 from bench.tts import DistillMOS, atempo_chain
-from dubber.media import decode_audio, probe, read_wav, resample, tool
+from pipelines.media import decode_audio, probe, read_wav, resample, tool
 from tts_core.silence import edge_silence
 
 DEFAULT_CLIP = Path("samples/sample_es.mp4")

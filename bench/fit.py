@@ -42,7 +42,7 @@ import numpy as np
 from bench import recordings
 from bench.common import table
 from bench.segments import onset
-from dubber.media import decode_audio, read_wav, resample, write_wav
+from pipelines.media import decode_audio, read_wav, resample, write_wav
 from tts_core.silence import edge_silence, speech_span
 
 ROOT = Path(__file__).resolve().parents[1]

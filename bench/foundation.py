@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import table, transcribe, wer
-from dubber.media import decode_audio, probe, read_wav, resample, tool
+from pipelines.media import decode_audio, probe, read_wav, resample, tool
 
 ASR_RATE = 16_000
 

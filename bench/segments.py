@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import table, wer
-from dubber.media import decode_audio, write_wav
+from pipelines.media import decode_audio, write_wav
 
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 MUSIC = Path("/usr/share/asterisk/moh")

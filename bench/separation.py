@@ -24,8 +24,8 @@ import numpy as np
 
 from bench import recordings
 from bench.common import si_sdr, table, transcribe, wer
-from dubber.errors import DubError
-from dubber.media import read_wav, resample
+from pipelines.errors import DubError
+from pipelines.media import read_wav, resample
 
 LIBRIVOX = recordings.LIBRIVOX
 PROMPTS = recordings.asterisk_prompts("en")

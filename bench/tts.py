@@ -281,7 +281,7 @@ def pick(sentences: list[str], n: int | None) -> list[int]:
 
 
 def run(texts: list[str], indices: list[int], scales: list[float]) -> tuple[list[Case], dict]:
-    from dubber.media import resample
+    from pipelines.media import resample
     from tts_core import TTS
 
     t_load = time.perf_counter()

@@ -100,7 +100,7 @@ from typing import Any, Callable, Iterable
 
 from tts_core.files import is_recording, write_text_atomic
 
-from .errors import BackendError, DubError, UserError
+from pipelines.errors import BackendError, DubError, UserError
 
 MANIFEST_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json", ".yaml", ".yml")
 # Per-file option columns -> converter of a cell's text (None: leave unset).
@@ -425,7 +425,7 @@ def dub_options(job: Job):
 
 def fingerprint(job: Job) -> dict:
     """What makes a finished job still valid: the input file as it was, and the options."""
-    from .runner import stable_hash
+    from pipelines.cache import stable_hash
 
     try:
         st = os.stat(job.input)

@@ -20,7 +20,7 @@ import click
 from tts_core.files import is_recording
 
 from . import __version__
-from .errors import DubError
+from pipelines.errors import DubError
 
 COMMANDS = ("tts", "srt")
 MAX_LINE_SECONDS = 60  # dub tts: the longest line (see the check in ``tts``)
@@ -332,7 +332,7 @@ def tts(text, output, duration, target_tokens, duration_scale, tts_backend, voic
         from pipelines.synthesize import default_backend
         from tts_core import TTS
 
-        from .errors import InputError, UserError
+        from pipelines.errors import InputError, UserError
         from .paths import check_folder, check_not_inputs
 
         if output.suffix.lower() != ".wav":  # what is written is a WAV whatever the name says

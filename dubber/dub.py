@@ -17,8 +17,8 @@ from tts_core.files import atomic_path, sha256_file
 
 from . import report as report_mod
 from .config import DubOptions
-from .errors import InputError, UserError
-from .media import probe
+from pipelines.errors import InputError, UserError
+from pipelines.media import probe
 from .paths import check_creatable, check_folder, check_not_inputs, same_file
 from .runner import Progress, SilentProgress, Workspace
 
@@ -239,7 +239,7 @@ def dub_video(options: DubOptions, progress: Progress | None = None, until: str 
          "speaker_wav": input_digest(Path(options.speaker_wav)) if options.speaker_wav else None,
          "rewriter": translated.get("translator") if _can_rewrite(translated.get("translator")) else None,
          "fast": options.tts_fast, "emotion": asdict(emotion), **options.translator_options.cache_key()},
-        lambda f: synthesize.synthesize(ws, translated["segments"], options.tts, options.voice, options.device, lang,
+        lambda f: synthesize.synthesize(ws.root, translated["segments"], options.tts, options.voice, options.device, lang,
                                         extract.MIX_RATE, task, fit=options.fit, programme_end=ext["duration"],
                                         speaker_wav=str(options.speaker_wav) if options.speaker_wav else None,
                                         rewrite=rewriter(translated.get("translator"), lang, options),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import UserError
+from pipelines.errors import UserError
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:

@@ -9,7 +9,6 @@ folder that looks complete.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,15 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from pipelines.cache import item_path, stable_hash
+
 RESULT = "result.json"
 # A killed run's temporary stage folder is removed once it is this old (no stage runs for a
 # day; a younger one may belong to a run still going in another process).
 STALE_SECONDS = 24 * 3600
-
-
-def stable_hash(*parts: Any) -> str:
-    blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
 class Progress(Protocol):
@@ -101,7 +97,7 @@ class Workspace:
 
     def item_path(self, group: str, key: dict, suffix: str) -> Path:
         """A per-item cache file (one dubbed line), keyed so an edited line alone is redone."""
-        return self.root / group / f"{stable_hash(group, key)}{suffix}"
+        return item_path(self.root, group, key, suffix)
 
 
 def _read_result(folder: Path) -> dict | None:

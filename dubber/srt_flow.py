@@ -18,8 +18,8 @@ from pipelines.subtitles import clock, cues_to_segments, read_subtitles
 from tts_core.files import cache_root
 
 from . import report as report_mod
-from .errors import InputError, UserError
-from .media import read_wav, wav_info, wav_writer
+from pipelines.errors import InputError, UserError
+from pipelines.media import read_wav, wav_info, wav_writer
 from .paths import check_creatable, check_folder, check_not_inputs
 from .runner import Progress, SilentProgress, Workspace
 
@@ -76,7 +76,7 @@ def dub_subtitles(options: SrtOptions, progress: Progress | None = None) -> dict
     ws = Workspace(work_dir, progress)
     progress.stage("synthesize", cached=False)
     started = time.perf_counter()
-    synth = synthesize.synthesize(ws, segments, options.tts, options.voice, options.device, lang, RATE,
+    synth = synthesize.synthesize(ws.root, segments, options.tts, options.voice, options.device, lang, RATE,
                                   progress.task, fit=options.fit, programme_end=end + 1.0,
                                   speaker_wav=options.speaker_wav, fast=options.tts_fast,
                                   emotion=synthesize.EmotionOptions(fixed=options.emotion))

@@ -13,8 +13,8 @@ from typing import Callable, ClassVar
 
 import numpy as np
 
-from dubber.errors import BackendError, UnknownLanguageError
-from dubber.media import decode_audio
+from .errors import BackendError, UnknownLanguageError
+from .media import decode_audio
 
 from . import whisper_model
 

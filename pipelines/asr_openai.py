@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from dubber.errors import BackendError, ModelError
+from .errors import BackendError, ModelError
 from tts_core.files import cache_root
 
 from . import whisper_convert

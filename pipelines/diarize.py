@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dubber.errors import UserError
+from .errors import UserError
 
 RATE = 16_000
 WINDOW_SECONDS = 1.5
@@ -214,7 +214,7 @@ VERSION = "2"
 def diarize_stage(dialogue_wav, segments: list[dict], num_speakers: int | None, folder) -> dict:
     """The pipeline stage: a speaker per dubbing segment and a reference clip per speaker
     (written as 16 kHz WAVs in the stage folder) for the TTS core's voice matching."""
-    from dubber.media import write_wav
+    from .media import write_wav
 
     from .asr import load_speech
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from tts_core.files import atomic_path
 
-from dubber.errors import InputError
-from dubber.media import decode_to_wav, probe, wav_info
+from .errors import InputError
+from .media import decode_to_wav, probe, wav_info
 
 VERSION = "3"
 MIX_RATE = 48_000  # everything downstream of extraction works at 48 kHz

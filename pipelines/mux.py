@@ -13,9 +13,9 @@ from pathlib import Path
 
 from tts_core.files import atomic_path
 
-from dubber.errors import UserError
-from dubber.languages import iso639_2
-from dubber.media import run_ffmpeg, tool
+from .errors import UserError
+from .languages import iso639_2
+from .media import run_ffmpeg, tool
 
 VERSION = "1"
 AUDIO_CODECS = {".mp4": "aac", ".m4a": "aac", ".mov": "aac", ".mkv": "aac", ".webm": "libopus",

@@ -18,8 +18,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from dubber.errors import StageError
-from dubber.media import read_wav, read_wav_blocks, wav_info, wav_writer
+from .errors import StageError
+from .media import read_wav, read_wav_blocks, wav_info, wav_writer
 
 from . import loudness
 

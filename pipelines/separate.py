@@ -22,8 +22,8 @@ from typing import Callable, ClassVar, Iterable, Iterator
 
 import numpy as np
 
-from dubber.errors import BackendError, ModelError
-from dubber.media import read_wav, read_wav_blocks, wav_info, wav_writer
+from .errors import BackendError, ModelError
+from .media import read_wav, read_wav_blocks, wav_info, wav_writer
 
 VERSION = "3"
 BLOCK = 30 * 48_000  # samples read, separated and written at a time

@@ -18,7 +18,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from dubber.errors import InputError
+from .errors import InputError
 from tts_core.files import write_text_atomic
 
 MAX_BYTES = 64 << 20  # no subtitle file is this big: it is a video or an archive passed by mistake

@@ -16,9 +16,9 @@ from typing import Callable
 from tts_core import RENDER_VERSION
 from tts_core.files import sha256_file, write_text_atomic
 
-from dubber.errors import BackendError, InputError
-from dubber.media import read_wav, resample, write_wav
-from dubber.runner import Workspace
+from .cache import item_path
+from .errors import BackendError, InputError
+from .media import read_wav, resample, write_wav
 
 from .fit import FitOptions, FittedLine, fit_timeline
 
@@ -78,7 +78,7 @@ def check_language(backend: str, voice: str | None, lang: str, device: str, spea
         raise InputError(f"--voice {exc}") from None
 
 
-def synthesize(ws: Workspace, segments: list[dict], backend: str, voice: str | None, device: str, lang: str,
+def synthesize(cache: Path, segments: list[dict], backend: str, voice: str | None, device: str, lang: str,
                rate: int, progress: Callable[[str, int], Callable[[int], None]], fit: FitOptions | None = FitOptions(),
                programme_end: float | None = None, speaker_wav: str | None = None,
                rewrite: Callable[[str, str, float], str] | None = None, emotion: EmotionOptions | None = None,
@@ -86,7 +86,8 @@ def synthesize(ws: Workspace, segments: list[dict], backend: str, voice: str | N
     """Plan the slots over the whole timeline (``fit``; None keeps the source slots as
     they are), then generate each line to its planned slot. ``rewrite(text, source_text,
     factor)`` (a rewriting translator) is asked for a shorter or longer line when one does
-    not fit its slot comfortably. ``emotion`` is what a backend with an emotion model is
+    not fit its slot comfortably. Each line's audio is cached under ``cache`` (a folder),
+    keyed by what it depends on. ``emotion`` is what a backend with an emotion model is
     conditioned on (each line's own source audio by default, when there is one)."""
     from tts_core import TTSError
 
@@ -104,7 +105,7 @@ def synthesize(ws: Workspace, segments: list[dict], backend: str, voice: str | N
     # A fixed emotion goes to any backend with emotion control; each line's own audio only
     # to one with an emotion model (a prosody backend's default dub is left as measured).
     kind = tts.backend.supports_emotion if tts else "none"
-    feeling = _line_emotions(ws, segments, spoken, emotion if kind == "model" else replace(emotion, dialogue=None)) \
+    feeling = _line_emotions(cache, segments, spoken, emotion if kind == "model" else replace(emotion, dialogue=None)) \
         if kind != "none" else {}
 
     def voice_of(i: int) -> dict:
@@ -159,7 +160,7 @@ def synthesize(ws: Workspace, segments: list[dict], backend: str, voice: str | N
                **({"emotion": said.get("emotion"), "emotion_alpha": said.get("emotion_alpha"),
                    "emotion_wav": sha256_file(said["emotion_wav"]) if said.get("emotion_wav") else None}
                   if said else {})}
-        path = ws.item_path("lines", key, ".wav")
+        path = item_path(cache, "lines", key, ".wav")
         meta_path = path.with_suffix(".json")
         if not (path.is_file() and meta_path.is_file()):
             try:
@@ -195,7 +196,7 @@ class EmotionOptions:
 MIN_EMOTION_S = 1.0
 
 
-def _line_emotions(ws: Workspace, segments: list[dict], spoken: list[int], options: EmotionOptions) -> dict:
+def _line_emotions(cache: Path, segments: list[dict], spoken: list[int], options: EmotionOptions) -> dict:
     """Per line, the emotion arguments of ``synthesize``: the fixed emotion, or the line's
     own source audio cut from the dialogue (the emotion the actor actually used)."""
     if options.fixed is not None:
@@ -217,7 +218,7 @@ def _line_emotions(ws: Workspace, segments: list[dict], spoken: list[int], optio
             middle = (start + end) / 2
             start, end = max(0.0, middle - MIN_EMOTION_S / 2), max(0.0, middle - MIN_EMOTION_S / 2) + MIN_EMOTION_S
         key = {"dialogue": digest, "start": round(start, 3), "end": round(end, 3)}
-        path = ws.item_path("emotion", key, ".wav")
+        path = item_path(cache, "emotion", key, ".wav")
         if not path.is_file():
             if audio is None:
                 audio, rate = read_wav(options.dialogue)

@@ -15,7 +15,7 @@ import zlib
 from pathlib import Path
 from typing import Callable
 
-from dubber.errors import BackendError
+from .errors import BackendError
 
 from . import translators
 from .asr import get_asr, load_speech, segment_audio

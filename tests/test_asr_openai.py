@@ -13,7 +13,7 @@ whisper = pytest.importorskip("whisper", reason="openai-whisper is not installed
 torch = pytest.importorskip("torch")
 
 from bench.common import wer  # noqa: E402
-from dubber.errors import ModelError  # noqa: E402
+from pipelines.errors import ModelError  # noqa: E402
 from pipelines import asr, whisper_convert  # noqa: E402
 
 # Debian's pocketsphinx-testdata: a LibriVox reading of Sense and Sensibility, with its text.
@@ -62,7 +62,7 @@ def recording():
         pytest.skip(f"{CLIP.name} is missing: install Debian's pocketsphinx-testdata for the real-speech tests")
     import soundfile as sf
 
-    from dubber.media import resample
+    from pipelines.media import resample
 
     audio, rate = sf.read(CLIP, dtype="float32")
     audio = audio if audio.ndim == 1 else audio.mean(axis=1)

@@ -79,7 +79,7 @@ def test_output_folder_missing_or_read_only(tmp_path):
 
 
 def test_missing_ffmpeg(tmp_path, monkeypatch):
-    from dubber import media
+    from pipelines import media
 
     media.tool.cache_clear()
     bin_dir = tmp_path / "bin"
@@ -134,7 +134,7 @@ def _music(path, seconds=6.0):
         return
     import numpy as np
 
-    from dubber.media import write_wav
+    from pipelines.media import write_wav
 
     rate = 44_100
     t = np.arange(int(seconds * rate)) / rate
@@ -163,7 +163,7 @@ def test_voice_that_is_not_audio_or_cannot_be_followed(tmp_path):
 @pytest.mark.parametrize("suffix", [".wav", ".mp3"])
 def test_audio_only_inputs(tmp_path, suffix):
     """A WAV or MP3 with speech and no picture dubs to the same kind of file, as long as the input."""
-    from dubber.media import probe
+    from pipelines.media import probe
 
     source = tmp_path / f"speech{suffix}"
     ffmpeg("-i", str(SAMPLE), "-t", "5", "-vn", str(source))
@@ -264,7 +264,7 @@ def test_full_disk_mid_run_is_a_user_error(tmp_path, monkeypatch):
 
 def test_stage_failure_exits_1_with_a_log(tmp_path, monkeypatch):
     import dubber.dub
-    from dubber.errors import StageError
+    from pipelines.errors import StageError
 
     def broken(*args, **kwargs):
         raise StageError("ffmpeg failed to mux the dubbed audio: Invalid argument")
@@ -304,7 +304,7 @@ def test_srt_track_is_made_block_by_block(tmp_path, monkeypatch):
     """Hours of timeline are made 30 s at a time: blocks far smaller than a line give the
     same track (levelled, limited) as one block holding it all."""
     from dubber import srt_flow
-    from dubber.media import read_wav
+    from pipelines.media import read_wav
 
     subs = tmp_path / "lines.srt"
     subs.write_text("1\n00:00:00,500 --> 00:00:02,000\nHello there.\n\n2\n00:00:02,100 --> 00:00:04,000\n"

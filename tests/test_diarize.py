@@ -83,7 +83,7 @@ def test_reference_clips(dialogue):
 
 
 def test_edge_cases(dialogue):
-    from dubber.errors import UserError
+    from pipelines.errors import UserError
     from pipelines.diarize import diarize
 
     audio, truth = dialogue

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from dubber.cli import main
-from dubber.media import probe
+from pipelines.media import probe
 
 from .conftest import SAMPLE
 
@@ -79,7 +79,7 @@ def test_broadcast_mix_tracks_and_stems(dubbed):
     assert streams == ["video,und", "audio,eng", "audio,spa"]
     stems = out.parent / "stems"
     assert sorted(p.name for p in stems.iterdir()) == ["dialogue.wav", "mix.wav", "music_effects.wav"]
-    from dubber.media import read_wav
+    from pipelines.media import read_wav
 
     mix, rate = read_wav(stems / "mix.wav")
     assert rate == 48_000 and abs(len(mix) / rate - probe(SAMPLE).video_duration) < 1 / rate * 2
@@ -91,7 +91,7 @@ def test_no_clicks_at_line_edges(dubbed):
     the speech itself makes."""
     import numpy as np
 
-    from dubber.media import read_wav
+    from pipelines.media import read_wav
 
     out, report, _ = dubbed
     voice, rate = read_wav(out.parent / "stems" / "dialogue.wav")

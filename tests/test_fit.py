@@ -62,7 +62,6 @@ def test_never_overlaps_and_never_drops(items):
 def test_rewriting_translator_is_asked_for_misfits(tmp_path):
     """Orchestration: a line far too long for its slot is sent to the rewriter with the
     measured factor, re-measured with the real voice, and re-planned."""
-    from dubber.runner import Workspace
     from pipelines.synthesize import synthesize
 
     asked = []
@@ -74,7 +73,7 @@ def test_rewriting_translator_is_asked_for_misfits(tmp_path):
     segments = [{"start": 0.5, "end": 1.3, "source_text": "Demasiado largo.",
                  "text": "This sentence is far too long to be spoken in such a very short slot."},
                 {"start": 1.4, "end": 3.0, "source_text": "Bien.", "text": "Fine, thanks."}]
-    result = synthesize(Workspace(tmp_path), segments, "piper", None, "cpu", "en", 48_000,
+    result = synthesize(tmp_path, segments, "piper", None, "cpu", "en", 48_000,
                         lambda d, n: (lambda k=1: None), fit=FitOptions(), programme_end=3.5, rewrite=rewrite)
     first = result["lines"][0]
     assert asked and asked[0][1] < 0.5

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from dubber.media import probe, read_wav, write_wav
+from pipelines.media import probe, read_wav, write_wav
 from pipelines import loudness, remix, separate
 
 from .conftest import ROOT, ffmpeg

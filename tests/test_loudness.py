@@ -5,7 +5,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from dubber.media import write_wav
+from pipelines.media import write_wav
 from pipelines.loudness import integrated_loudness, limit, normalize, true_peak
 
 from .conftest import sine

@@ -6,7 +6,7 @@ import pytest
 
 from bench import recordings
 from bench.common import si_sdr
-from dubber.errors import BackendError, ModelError
+from pipelines.errors import BackendError, ModelError
 from pipelines import separate
 
 SPEECH = recordings.asterisk_prompts("en")  # Debian asterisk-core-sounds-en-wav (8 kHz prompts)
@@ -91,7 +91,7 @@ def test_unknown_separator_names_the_known():
 
 
 def _load(path, rate=48_000):
-    from dubber.media import read_wav, resample
+    from pipelines.media import read_wav, resample
 
     audio, sr = read_wav(path)
     mono = audio if audio.ndim == 1 else audio.mean(axis=1)

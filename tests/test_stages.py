@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 
 from bench.common import si_sdr
-from dubber.errors import BackendError
+from pipelines.errors import BackendError
 from dubber.runner import Workspace
 from pipelines import asr, separate
 from pipelines.remix import _duck_curve
 
 
 def test_deepfilternet_cleans_speech_in_noise(tts):
-    from dubber.media import resample
+    from pipelines.media import resample
 
     speech = tts.synthesize("The bundled separator should keep this voice and drop the hiss.")
     clean = resample(speech.samples, speech.sample_rate, 48_000)
@@ -87,7 +87,7 @@ def test_whisper_answers_in_spanish_then_the_words_are_translated(tmp_path, monk
     the line goes to an offline text translator (apertium es->en) instead."""
     import shutil
 
-    from dubber.media import write_wav
+    from pipelines.media import write_wav
     from pipelines import translate, translators
 
     if not translators.BACKENDS["apertium"].covers("es", "en") or shutil.which("apertium") is None:
@@ -125,7 +125,7 @@ def test_a_translation_stuck_in_a_loop_goes_to_the_text_translator(tmp_path, mon
     no text translator the line is left empty (skipped), never read out as the loop."""
     import shutil
 
-    from dubber.media import write_wav
+    from pipelines.media import write_wav
     from pipelines import translate, translators
 
     calls = []

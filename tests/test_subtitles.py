@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dubber.errors import InputError
+from pipelines.errors import InputError
 from pipelines.subtitles import Cue, cues_to_segments, read_subtitles, write_srt, write_vtt
 
 

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from dubber.errors import BackendError
+from pipelines.errors import BackendError
 from pipelines import translate as translate_stage
 from pipelines import translators
 from pipelines.translators import TranslatorOptions, choose, get_translator, parse_lines

@@ -27,17 +27,13 @@ VERSION = f"3-{RENDER_VERSION}"
 
 
 def default_backend(lang: str | None, voice: str | None = None, recording: bool = False) -> str:
-    """The backend a run uses when ``--tts`` is not given: Kokoro to approach a recording
-    (the one that can follow one); Piper for a voice name or path (those are Piper voices)
-    and for the languages its bundled voice speaks; else Kokoro where it speaks the language,
-    else espeak-ng, which speaks almost any. A Spanish script then just works."""
-    from tts_core.backends import get_backend
+    """The backend a run uses when ``--tts`` is not given, from what the backends declare
+    (``tts_core.backends.default_backend``): Kokoro to approach a recording, Piper for a
+    voice name or path and for English, Kokoro where it speaks the language, else
+    espeak-ng, which speaks almost any. A Spanish script then just works."""
+    from tts_core.backends import default_backend as from_backends
 
-    if recording:
-        return "kokoro"
-    if voice or not lang or lang in get_backend("piper").languages:
-        return "piper"
-    return "kokoro" if lang in get_backend("kokoro").languages else "espeak"
+    return from_backends(lang, named_voice=bool(voice), recording=recording)
 
 
 @functools.lru_cache(maxsize=2)

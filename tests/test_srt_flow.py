@@ -78,6 +78,22 @@ def test_default_backend_follows_the_language():
     assert default_backend("de") == "espeak"  # neither Piper's bundled voice nor Kokoro speaks it
     assert default_backend("en", recording=True) == default_backend("de", recording=True) == "kokoro"
     assert default_backend("es", voice="es_ES-davefx-medium") == "piper"  # a voice name is a Piper voice
+    assert default_backend("zh") == "espeak"  # IndexTTS-2 speaks it, but its weights are the user's to fetch
+
+
+def test_the_default_comes_from_what_backends_declare(monkeypatch):
+    """A backend registered with a language and a rank is the default for it: no name is
+    written into the choice."""
+    from pipelines.synthesize import default_backend
+    from tts_core.backends import base
+
+    class Welsh(base.Backend):
+        name, languages, default_rank = "welsh-test", ("cy",), 1  # before espeak-ng, which speaks any
+        supports_target_tokens, supports_voice_reference, supports_emotion = True, False, "none"
+
+    monkeypatch.setitem(base._REGISTRY, Welsh.name, Welsh)
+    assert default_backend("cy") == "welsh-test"
+    assert default_backend("de") == "espeak"  # ranked after it, and it does not speak German
 
 
 def test_spanish_subtitles_without_tts_just_work(tmp_path):

@@ -39,6 +39,10 @@ class Backend(ABC):
     # render() takes fractional frame counts: a token may last 1.6 frames, its edge frames
     # shared with its neighbours (only where the export's alignment is an input).
     fractional_frames: ClassVar[bool] = False
+    # Whether the weights ship inside installed packages (it works offline out of the box),
+    # and, among those that do, which is the default for a language it speaks (lower first).
+    bundled: ClassVar[bool] = True
+    default_rank: ClassVar[int] = 100
     # The duration planner's weights per kind of token for this model (None: the planner's own).
     elasticity: ClassVar[dict[str, float] | None] = None
     # A fractional backend plans a changed length from the model's unrounded durations
@@ -122,6 +126,25 @@ def register(cls: type[Backend]) -> type[Backend]:
 
 def backend_names() -> list[str]:
     return sorted(_REGISTRY)
+
+
+def default_backend(lang: str | None, *, named_voice: bool = False, recording: bool = False) -> str:
+    """The backend a run uses when none is named: among those whose weights ship, by
+    ``default_rank``, the first that speaks ``lang`` (a backend listing no languages speaks
+    any: espeak-ng); to approach a recording, the first that follows voice references (and
+    speaks ``lang`` if one does); for
+    a voice given by name or path, the first-ranked one (whose voices those are)."""
+    ranked = sorted((cls for cls in _REGISTRY.values() if cls.bundled), key=lambda cls: (cls.default_rank, cls.name))
+    if recording:
+        ranked = [cls for cls in ranked if cls.supports_voice_reference]
+    elif named_voice or not lang:
+        return ranked[0].name
+    for cls in ranked:
+        if not lang or not cls.languages or lang in cls.languages:
+            return cls.name
+    if ranked:  # following the recording comes first; loading says which languages it speaks
+        return ranked[0].name
+    raise UnknownBackendError(f"no installed TTS backend speaks {lang!r}")
 
 
 def get_backend(name: str) -> type[Backend]:

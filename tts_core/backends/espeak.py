@@ -39,6 +39,7 @@ def _voice(lang: str) -> str:
 class EspeakBackend(Backend):
     name = "espeak"
     languages = ()  # filled from the installed espeak-ng voices on load
+    default_rank = 2
     supports_target_tokens = False
     length_control = "rate"
     supports_voice_reference = False

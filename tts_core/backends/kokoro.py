@@ -64,6 +64,7 @@ def warp_curve(curve: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.
 class KokoroBackend(Backend):
     name = "kokoro"
     languages = tuple(ESPEAK_VOICES)
+    default_rank = 1
     supports_target_tokens = True
     supports_voice_reference = True  # closest bundled voice/blend + pitch level, not cloning
     supports_emotion = "prosody"  # pitch level/range and energy curves, not an emotion model

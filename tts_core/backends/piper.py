@@ -89,6 +89,7 @@ def providers(device: str) -> list[str]:
 class PiperBackend(Backend):
     name = "piper"
     languages = ("en",)  # the bundled voice; a loaded voice reports its own
+    default_rank = 0
     supports_target_tokens = True
     supports_voice_reference = False
     supports_emotion = "none"

@@ -32,6 +32,7 @@ FRAMES_PER_CODE = 1.72
 class IndexTTS2Backend(Backend):
     name = "indextts2"
     languages = ("zh", "en")
+    bundled = False  # the weights are downloaded by the user: never a default
     supports_target_tokens = True
     length_control = "rate"
     supports_voice_reference = True

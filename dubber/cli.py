@@ -114,6 +114,17 @@ def _debug(flag: bool) -> bool:
     return flag or os.environ.get("DUB_DEBUG", "") not in ("", "0")
 
 
+def _slow_on_cpu(backend: str, device: str, quiet: bool) -> None:
+    """Say so before a long wait: a backend that declares its CPU speed, run on a CPU."""
+    from tts_core.backends import backend_names, get_backend
+
+    if quiet or device != "cpu" or backend not in backend_names():
+        return
+    speed = get_backend(backend).cpu_speed
+    if speed:
+        click.echo(f"note: {backend} on a CPU is slow ({speed}); --device cuda runs it on a GPU", err=True)
+
+
 def _run(job: Callable[[], object], debug: bool):
     """Run a command's work; errors become one line (``_fail`` exits). Returns (result, seconds)."""
     started = time.perf_counter()
@@ -208,7 +219,7 @@ def main() -> None:
               "[default: each speaker's voice is approached from the video itself, where the backend can].")
 @click.option("--tts-model", help="The backend's model: a local folder or hub name (IndexTTS-2: a copy of "
               "IndexTeam/IndexTTS-2) [default: the bundled voice; IndexTTS-2 from the hub cache].")
-@click.option("--tts-fast", is_flag=True, help="The backend's fast setting (IndexTTS-2: 1 beam, 8 flow steps).")
+@click.option("--tts-fast", is_flag=True, help="The backend's fast setting (IndexTTS-2: 1 beam, 8 flow steps, int8 GPT).")
 @click.option("--emotion", help="One emotion for every line: a name ('angry'), 8 weights "
               "(happy,angry,sad,afraid,disgusted,melancholic,surprised,calm) or 'auto' (from each line's text) "
               "[default: IndexTTS-2 takes each line's emotion from its original audio].")
@@ -261,6 +272,7 @@ def video(input, lang, output, report, source_lang, separator, asr_backend, asr_
                          mix=MixOptions(duck_db=duck_db, duck_attack=duck_attack, duck_release=duck_release,
                                         loudness=loudness))
     logging.getLogger("faster_whisper").setLevel(logging.ERROR)
+    _slow_on_cpu(options.tts, device, quiet)
     result, seconds = _run(lambda: dub_video(options, Reporter(quiet)), debug)
     if not quiet:
         click.echo(f"dubbed {len(result['segments'])} lines into {output} in {seconds:.1f}s", err=True)
@@ -276,7 +288,7 @@ def video(input, lang, output, report, source_lang, separator, asr_backend, asr_
 @click.option("--voice", help="A voice name or model path, or a recording of the voice to approach.")
 @click.option("--tts-model", help="The backend's model: a local folder or hub name (IndexTTS-2: a copy of "
               "IndexTeam/IndexTTS-2) [default: the bundled voice; IndexTTS-2 from the hub cache].")
-@click.option("--tts-fast", is_flag=True, help="The backend's fast setting (IndexTTS-2: 1 beam, 8 flow steps).")
+@click.option("--tts-fast", is_flag=True, help="The backend's fast setting (IndexTTS-2: 1 beam, 8 flow steps, int8 GPT).")
 @click.option("--emotion", help="One emotion for every cue: a name ('angry'), 8 weights "
               "(happy,angry,sad,afraid,disgusted,melancholic,surprised,calm) or 'auto' (from each cue's text).")
 @click.option("--loudness", type=LUFS, help="Normalise the track to this integrated loudness (LUFS).")
@@ -297,6 +309,7 @@ def srt(subs, output, lang, report, tts_backend, voice, tts_model, tts_fast, emo
                          voice=tts_model or (None if speaker_wav else voice), speaker_wav=speaker_wav, device=device,
                          tts_fast=tts_fast, emotion=emotion,
                          loudness=loudness, work_dir=work_dir)
+    _slow_on_cpu(backend, device, quiet)
     result, seconds = _run(lambda: dub_subtitles(options, Reporter(quiet)), debug)
     if not quiet:
         click.echo(f"spoke {len(result['segments'])} cues into {output} in {seconds:.1f}s", err=True)
@@ -314,7 +327,7 @@ def srt(subs, output, lang, report, tts_backend, voice, tts_model, tts_fast, emo
 @click.option("--voice", help="A voice name or model path, or an audio file of the speaker to approach.")
 @click.option("--tts-model", help="The backend's model: a local folder or hub name (IndexTTS-2: a copy of "
               "IndexTeam/IndexTTS-2) [default: the bundled voice; IndexTTS-2 from the hub cache].")
-@click.option("--tts-fast", is_flag=True, help="The backend's fast setting (IndexTTS-2: 1 beam, 8 flow steps).")
+@click.option("--tts-fast", is_flag=True, help="The backend's fast setting (IndexTTS-2: 1 beam, 8 flow steps, int8 GPT).")
 @click.option("--emotion", help="'auto', a description ('a bit sad'), 8 weights "
               "(happy,angry,sad,afraid,disgusted,melancholic,surprised,calm), or an audio file to take it from.")
 @click.option("--emotion-alpha", type=click.FloatRange(0, 1), default=1.0, show_default=True,
@@ -368,6 +381,7 @@ def tts(text, output, duration, target_tokens, duration_scale, tts_backend, voic
         speech.save(output)
         return speech
 
+    _slow_on_cpu(tts_backend or "", device, quiet)
     speech, _ = _run(work, debug)
     if not quiet:
         flag = "" if speech.within_bounds else " (outside the natural rate band)"

@@ -126,6 +126,7 @@ def test_dub_tts_and_srt_from_the_cli(release, voices, tmp_path):
     result = CliRunner().invoke(main, ["tts", TEXT, "--tts", "indextts2", "--tts-model", str(release), "--voice",
                                        str(voices[0]), "--emotion", "angry", "--duration", "1.37", "-o", str(out)])
     assert result.exit_code == 0, result.output
+    assert "note: indextts2 on a CPU is slow" in result.output  # said before the wait
     import soundfile as sf
 
     audio, rate = sf.read(out)

@@ -43,6 +43,8 @@ class Backend(ABC):
     # and, among those that do, which is the default for a language it speaks (lower first).
     bundled: ClassVar[bool] = True
     default_rank: ClassVar[int] = 100
+    # How slow it is on an ordinary CPU, measured (None: faster than real time there).
+    cpu_speed: ClassVar[str | None] = None
     # The duration planner's weights per kind of token for this model (None: the planner's own).
     elasticity: ClassVar[dict[str, float] | None] = None
     # A fractional backend plans a changed length from the model's unrounded durations

@@ -33,6 +33,8 @@ class IndexTTS2Backend(Backend):
     name = "indextts2"
     languages = ("zh", "en")
     bundled = False  # the weights are downloaded by the user: never a default
+    cpu_speed = ("about 15 s of compute per second of speech on 2 cores, 4 s with --tts-fast: "
+                 "python -m bench.indextts2")
     supports_target_tokens = True
     length_control = "rate"
     supports_voice_reference = True

@@ -35,7 +35,7 @@ class WeightNormLinear(nn.Module):
         self.bias = nn.Parameter(torch.zeros(n_out))
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, _weight_norm(self.weight_v, self.weight_g), self.bias)
+        return F.linear(x, _folded(self), self.bias)
 
 
 class WeightNormConv1d(nn.Module):
@@ -53,7 +53,20 @@ class WeightNormConv1d(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         right = self.padding // 2
         x = _reflect_pad(x, self.padding - right, right)
-        return F.conv1d(x, _weight_norm(self.weight_v, self.weight_g), self.bias, dilation=self.dilation)
+        return F.conv1d(x, _folded(self), self.bias, dilation=self.dilation)
+
+
+def _folded(layer: nn.Module) -> Tensor:
+    """The layer's weight from its direction and gain, computed once for inference (every
+    flow step calls each layer twice) and again while training or after a move."""
+    v, g = layer.weight_v, layer.weight_g
+    if layer.training or torch.is_grad_enabled():
+        return _weight_norm(v, g)
+    stamp = (id(v), id(g), v._version, g._version, v.device, v.dtype)  # changed weights, or moved
+    cached = getattr(layer, "_weight", None)
+    if cached is None or cached[0] != stamp:
+        layer._weight = cached = (stamp, _weight_norm(v, g))
+    return cached[1]
 
 
 def _weight_norm(v: Tensor, g: Tensor) -> Tensor:

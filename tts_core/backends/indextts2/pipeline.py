@@ -47,11 +47,18 @@ class Settings:
     steps: int = 25  # flow-matching steps
     cfg_rate: float = 0.7  # classifier-free guidance of the mel stage
     fp16: bool = False  # half precision on CUDA (ignored on CPU)
+    # On a CPU: the GPT with int8 weights (dynamic quantisation, one scale per output
+    # channel), and the mel stage in bfloat16 where the CPU computes it natively.
+    # Measured in bench.indextts2 at full size: generation 2.5x faster (its speed is bound
+    # by reading the weights), flow matching 2.3x; the codes are no longer the official
+    # ones (on random weights half of them differ; what that does with the real weights
+    # could not be heard here).
+    low_precision: bool = False
 
 
 OFFICIAL = Settings()
 # One beam and a third of the flow-matching steps: measured in bench.indextts2.
-FAST = Settings(num_beams=1, steps=8)
+FAST = Settings(num_beams=1, steps=8, low_precision=True)
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,8 @@ class IndexTTS2:
         config = layout.config
         self.tokenizer = text.TextTokenizer(layout.bpe)
         self.gpt = gpt.load_gpt(layout.gpt, gpt.GPTConfig.from_dict(config["gpt"]), device=self.device)
+        if settings.low_precision and self.device.type == "cpu":
+            _int8(self.gpt)
         # The mel stage reads the GPT's hidden states: its input is as wide as the GPT.
         s2mel_config = replace(s2mel.S2MelConfig.from_dict(config["s2mel"]), gpt_dim=int(config["gpt"]["model_dim"]))
         self.s2mel = s2mel.load_s2mel(layout.s2mel, s2mel_config, device=self.device)
@@ -228,11 +237,15 @@ class IndexTTS2:
             noise: torch.Tensor | None = None) -> torch.Tensor:
         """``frames`` mel frames of the line: its codes (those in ``keep``) stretched to any
         length by the length regulator, then flow matching from the speaker's prompt."""
-        settings = self.settings
         latent = s2mel.gpt_layer(self.s2mel, found.latent.float())
         self._keep("gpt_layer_out.1", latent)
         content = self.codec.vq2emb(found.codes).transpose(1, 2) + latent
         content = content[:, keep]
+        with self._mel_autocast():
+            return self._mel(content, speaker, frames, seed, noise).float()
+
+    def _mel(self, content, speaker: Speaker, frames: int, seed: int, noise: torch.Tensor | None) -> torch.Tensor:
+        settings = self.settings
         cond = s2mel.length_regulate(self.s2mel, content, frames)
         self._keep("cond.1", cond)
         if noise is None:
@@ -254,9 +267,39 @@ class IndexTTS2:
         self._keep("wav.1", wave.reshape(1, 1, -1))
         return wave.reshape(-1).float().cpu().numpy()
 
+    def _mel_autocast(self):
+        enabled = (self.settings.low_precision and self.device.type == "cpu"
+                   and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(enabled))
+
     def _autocast(self):
         enabled = self.settings.fp16 and self.device.type == "cuda"
         return torch.autocast(self.device.type, dtype=torch.float16, enabled=enabled)
+
+
+def _int8(model: torch.nn.Module) -> None:
+    """``model``'s linear layers, in place, with int8 weights (one scale per output channel)
+    computing on int8 activations quantised on the fly: a quarter of the memory to read."""
+    import warnings
+
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    _conv1d_to_linear(model)
+    with warnings.catch_warnings():  # torch announces a successor API; this one is in 2.x
+        warnings.simplefilter("ignore")
+        quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True)
+
+
+def _conv1d_to_linear(module: torch.nn.Module) -> None:
+    """GPT-2's Conv1D layers (weights stored (in, out)) as the nn.Linear they compute."""
+    for name, child in module.named_children():
+        if isinstance(child, gpt.Conv1D):
+            linear = torch.nn.Linear(*child.weight.shape)
+            linear.weight.data = child.weight.data.t().contiguous()
+            linear.bias.data = child.bias.data
+            setattr(module, name, linear)
+        else:
+            _conv1d_to_linear(child)
 
 
 def _file_key(path: str | Path) -> tuple:

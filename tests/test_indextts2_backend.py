@@ -108,6 +108,8 @@ def test_errors_say_what_is_wrong(tts, voices, release, tmp_path):
         tts.synthesize(TEXT, speaker_wav=short, duration=1.0)
     with pytest.raises(UnsupportedRequestError, match="clones a voice"):
         tts.synthesize(TEXT, duration=1.0)
+    with pytest.raises(UnsupportedRequestError, match="does not exist"):
+        tts.synthesize(TEXT, speaker_wav=tmp_path / "nobody.wav", duration=1.0)
     with pytest.raises(UnsupportedRequestError, match="not 'de'.*--tts espeak"):
         TTS.from_pretrained("indextts2", voice=str(release), lang="de")
     broken = tmp_path / "broken"

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ...errors import ModelFileError, UnsupportedRequestError
+from ...errors import UnsupportedRequestError
 from . import audio, bigvgan, campplus, emotion, gpt, s2mel, semantic, text
 from .checkpoints import Layout
 
@@ -307,5 +307,5 @@ def _file_key(path: str | Path) -> tuple:
     try:
         stat = p.stat()
     except OSError:
-        raise ModelFileError(f"reference clip not found: {p}") from None
+        raise UnsupportedRequestError(f"the recording {p} does not exist: check the path") from None
     return str(p.resolve()), stat.st_mtime_ns, stat.st_size

@@ -18,7 +18,8 @@ required, ``output`` is optional::
   ``STEM.LANG.EXT`` (or into ``-o OUTDIR``).
 - Optional per-file option columns (an empty cell means "the command line's value"):
   ``source_lang, separator, asr, asr_model, translator, translator_model, tts, voice,
-  device, loudness, duck_db, keep_original, subs, allow_empty``.
+  tts_model, tts_fast, emotion, line_emotion, emotion_alpha, device, loudness, duck_db,
+  keep_original, subs, allow_empty``.
 - Relative paths are relative to the manifest's folder.
 - JSONL (``.jsonl``/``.ndjson``: one object a line, same keys), JSON (``.json``: a list
   of such objects) and YAML (``.yaml``/``.yml``: a list of mappings, or a mapping with a
@@ -138,7 +139,8 @@ def _bool(value: Any) -> bool:
 
 OPTION_COLUMNS.update({
     "source_lang": _text, "separator": _text, "asr": _text, "asr_model": _text, "translator": _text,
-    "translator_model": _text, "tts": _text, "voice": _text, "device": _text, "loudness": _float,
+    "translator_model": _text, "tts": _text, "voice": _text, "tts_model": _text, "tts_fast": _bool,
+    "emotion": _text, "line_emotion": _bool, "emotion_alpha": _float, "device": _text, "loudness": _float,
     "duck_db": _float, "keep_original": _bool, "subs": _bool, "allow_empty": _bool,
 })
 COLUMNS = ("input", "lang", "output", *OPTION_COLUMNS)
@@ -414,10 +416,13 @@ def dub_options(job: Job):
     if mix_changes:
         mix = replace(mix, **mix_changes)
     kwargs = {k: o[k] for k in ("source_lang", "separator", "asr", "asr_model", "translator", "voice", "device",
-                                "keep_original", "subs", "allow_empty") if o.get(k) is not None}
+                                "keep_original", "subs", "allow_empty", "tts_fast", "emotion", "line_emotion",
+                                "emotion_alpha") if o.get(k) is not None}
     if o.get("voice") and is_recording(o["voice"]):  # a recording to approach, as on the command line
         kwargs["speaker_wav"] = Path(kwargs.pop("voice"))
     kwargs["tts"] = o.get("tts") or default_backend(job.lang, kwargs.get("voice"), "speaker_wav" in kwargs)
+    if o.get("tts_model"):  # the backend's weights (IndexTTS-2's folder), as --tts-model
+        kwargs["voice"] = o["tts_model"]
     return DubOptions(input=Path(job.input), output=Path(job.output), lang=job.lang, report=None,
                       translator_options=TranslatorOptions(model=o.get("translator_model")), mix=mix,
                       work_dir=Path(job.work_dir) if job.work_dir else None, **kwargs)

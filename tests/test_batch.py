@@ -268,3 +268,17 @@ def test_models_resident_when_the_tts_loads(media, tmp_path, monkeypatch, order,
         report = json.loads((tmp_path / "out" / "one.en.mp4.report.json").read_text())
         assert set(report["stages"]) >= {"extract", "separate", "transcribe", "translate", "synthesize", "remix", "mux"}
         assert report["cached"]["transcribe"] is False  # the time of the phase that did the work, not a cache hit
+
+
+def test_manifest_columns_reach_the_dub_options():
+    """The IndexTTS-2 columns become the same options as their command-line flags."""
+    import dubber.batch as batch
+
+    job = batch.Job(input="a.mp4", lang="en", output="a.en.mp4", report="r.json",
+                    options={"tts": "indextts2", "tts_model": "/models/IndexTTS-2", "tts_fast": batch._bool("yes"),
+                             "emotion": "angry", "line_emotion": batch._bool("false"),
+                             "emotion_alpha": batch._float("0.5")})
+    options = batch.dub_options(job)
+    assert (options.tts, options.voice, options.tts_fast) == ("indextts2", "/models/IndexTTS-2", True)
+    assert (options.emotion, options.line_emotion, options.emotion_alpha) == ("angry", False, 0.5)
+    assert {"tts_model", "tts_fast", "emotion", "line_emotion", "emotion_alpha"} <= set(batch.COLUMNS)

@@ -13,6 +13,8 @@ from typing import Callable, ClassVar
 
 import numpy as np
 
+from tts_core.registry import Registry
+
 from .errors import BackendError, UnknownLanguageError
 from .media import decode_audio
 
@@ -145,16 +147,15 @@ class FasterWhisper(ASRBackend):
         return " ".join(p.text.strip() for p in pieces).strip()
 
 
-# name -> "module:Class"; modules are imported only when their engine is used.
-ASR_BACKENDS: dict[str, str] = {
-    "faster-whisper": "pipelines.asr:FasterWhisper",
-    "openai-whisper": "pipelines.asr_openai:OpenAIWhisper",
-}
+# Engines register by "module:Class": a module is imported only when its engine is used.
+ENGINES: Registry[type[ASRBackend]] = Registry("asr", "ASR backend", BackendError)
+ENGINES.register_lazy("faster-whisper", "pipelines.asr:FasterWhisper")
+ENGINES.register_lazy("openai-whisper", "pipelines.asr_openai:OpenAIWhisper")
 
 
 def check_backend(name: str) -> None:
-    if name not in ASR_BACKENDS:
-        raise BackendError(f"unknown ASR backend {name!r}: choose one of {', '.join(sorted(ASR_BACKENDS))}")
+    if name not in ENGINES:
+        ENGINES.get(name)  # raises, listing the known names
 
 
 def get_asr(name: str, model: str, device: str) -> ASRBackend:
@@ -164,10 +165,7 @@ def get_asr(name: str, model: str, device: str) -> ASRBackend:
 
 @functools.lru_cache(maxsize=2)
 def _load_asr(name: str, model: str, device: str) -> ASRBackend:
-    import importlib
-
-    module, cls = ASR_BACKENDS[name].split(":")
-    return getattr(importlib.import_module(module), cls)(model, device)
+    return ENGINES.get(name)(model, device)
 
 
 def load_speech(wav: Path) -> np.ndarray:

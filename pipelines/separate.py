@@ -22,6 +22,8 @@ from typing import Callable, ClassVar, Iterable, Iterator
 
 import numpy as np
 
+from tts_core.registry import Registry
+
 from .errors import BackendError, ModelError
 from .media import read_wav, read_wav_blocks, wav_info, wav_writer
 
@@ -384,15 +386,17 @@ def _hub_offline_unless_reachable(timeout: float = 3.0):
         constants.HF_HUB_OFFLINE = saved
 
 
-SEPARATORS: dict[str, type[Separator]] = {cls.name: cls for cls in (DeepFilterNet, Demucs, NoSeparator)}
+SEPARATORS: Registry[type[Separator]] = Registry("separator", "separator", BackendError)
+for _cls in (DeepFilterNet, Demucs, NoSeparator):
+    SEPARATORS.register(_cls)
 
 
 def get_separator(name: str) -> Separator:
     """A separator by name; ``demucs:NAME_OR_PATH`` passes the model to the demucs separator."""
     base, _, option = name.partition(":")
+    if base not in SEPARATORS:
+        raise BackendError(f"unknown separator {name!r}: choose one of {', '.join(SEPARATORS.names())}")
     cls = SEPARATORS.get(base)
-    if cls is None:
-        raise BackendError(f"unknown separator {name!r}: choose one of {', '.join(sorted(SEPARATORS))}")
     if option:
         if cls is not Demucs:
             raise BackendError(f"separator {base!r} takes no model: use plain {base!r}")

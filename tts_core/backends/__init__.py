@@ -2,6 +2,6 @@
 
 from . import espeak, kokoro, piper  # noqa: F401
 from .indextts2 import backend as _indextts2  # noqa: F401  (torch is imported on load only)
-from .base import Analysis, Backend, backend_names, default_backend, get_backend, register
+from .base import BACKENDS, Analysis, Backend, backend_names, default_backend, get_backend, register
 
-__all__ = ["Analysis", "Backend", "backend_names", "default_backend", "get_backend", "register"]
+__all__ = ["BACKENDS", "Analysis", "Backend", "backend_names", "default_backend", "get_backend", "register"]

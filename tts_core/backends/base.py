@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from ..errors import UnknownBackendError
+from ..registry import Registry
 
 
 @dataclass(frozen=True)
@@ -118,16 +119,11 @@ def alignment(frames: np.ndarray) -> np.ndarray:
     return np.clip(hi - lo, 0.0, None).astype(np.float32)
 
 
-_REGISTRY: dict[str, type[Backend]] = {}
-
-
-def register(cls: type[Backend]) -> type[Backend]:
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def backend_names() -> list[str]:
-    return sorted(_REGISTRY)
+# Every TTS backend, built in or from another package's "dub.backends" entry point "tts.NAME".
+BACKENDS: Registry[type[Backend]] = Registry("tts", "TTS backend", UnknownBackendError)
+register = BACKENDS.register
+backend_names = BACKENDS.names
+get_backend = BACKENDS.get
 
 
 def default_backend(lang: str | None, *, named_voice: bool = False, recording: bool = False) -> str:
@@ -136,7 +132,7 @@ def default_backend(lang: str | None, *, named_voice: bool = False, recording: b
     any: espeak-ng); to approach a recording, the first that follows voice references (and
     speaks ``lang`` if one does); for
     a voice given by name or path, the first-ranked one (whose voices those are)."""
-    ranked = sorted((cls for cls in _REGISTRY.values() if cls.bundled), key=lambda cls: (cls.default_rank, cls.name))
+    ranked = sorted((cls for cls in BACKENDS.classes() if cls.bundled), key=lambda cls: (cls.default_rank, cls.name))
     if recording:
         ranked = [cls for cls in ranked if cls.supports_voice_reference]
     elif named_voice or not lang:
@@ -147,12 +143,3 @@ def default_backend(lang: str | None, *, named_voice: bool = False, recording: b
     if ranked:  # following the recording comes first; loading says which languages it speaks
         return ranked[0].name
     raise UnknownBackendError(f"no installed TTS backend speaks {lang!r}")
-
-
-def get_backend(name: str) -> type[Backend]:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise UnknownBackendError(
-            f"unknown TTS backend {name!r}: choose one of {', '.join(backend_names())}"
-        ) from None

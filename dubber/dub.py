@@ -1,17 +1,19 @@
 """The video dub, stage by stage: extract -> separate -> transcribe -> diarize ->
 translate -> synthesize (fit planner + TTS) -> remix -> mux; with ``--srt`` your own
-subtitles replace transcription and translation. Each stage's cache key is built from
-the folders of the stages it reads, so a change redoes only what depends on it."""
+subtitles replace transcription and translation. The stages are ``pipelines.stages``, run
+one after the other on a ``Job`` by the runner; each one's cache key is built from the
+records it reads, so a change redoes only what depends on it."""
 
 from __future__ import annotations
 
 import functools
 import shutil
-import time
-from dataclasses import asdict
 from pathlib import Path
 
-from pipelines import asr, diarize, extract, mux, remix, separate, synthesize, translate
+from pipelines import asr, extract, mux, separate, synthesize, translate
+from pipelines.records import Line, Mix, Source, SpokenLine, Transcript, Translation
+from pipelines.stage import Job, Stage
+from pipelines.stages import Diarize, Extract, Remix, Separate, Synthesize, Transcribe, Translate
 from pipelines.subtitles import Cue, clock, cues_to_segments, read_subtitles, write_srt, write_vtt
 from tts_core.files import atomic_path, sha256_file
 
@@ -34,12 +36,12 @@ def check_paths(source: Path, output: Path) -> None:
 STEMS = (("dialogue.wav", "dialogue"), ("music_effects.wav", "music_effects"), ("mix.wav", "mix"))
 
 
-def write_stems(folder: Path, mix_dir: Path, mixed: dict) -> None:
+def write_stems(folder: Path, mix: Mix) -> None:
     """Dialogue, music-and-effects and mix WAVs for post-production (each written atomically)."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, key in STEMS:
         with atomic_path(folder / name, suffix=".wav") as tmp:
-            shutil.copyfile(mix_dir / mixed[key], tmp)
+            shutil.copyfile(getattr(mix, key), tmp)
 
 
 def input_digest(path: Path) -> str:
@@ -52,27 +54,6 @@ def input_digest(path: Path) -> str:
 @functools.lru_cache(maxsize=256)
 def _digest(path: str, size: int, mtime_ns: int) -> str:
     return sha256_file(path)
-
-
-def spoken_or_und(transcript: dict) -> str:
-    return transcript.get("language") or "und"
-
-
-def _can_rewrite(name: str | None) -> bool:
-    from pipelines.translators import BACKENDS
-
-    return bool(name in BACKENDS and BACKENDS[name].can_rewrite)
-
-
-def rewriter(name: str | None, lang: str, options: DubOptions):
-    """The fit planner's third resort: the translator that made a line rewrites it to a
-    length, when it can (an LLM can; a phrase-table model cannot)."""
-    if not _can_rewrite(name):
-        return None
-    from pipelines.translators import get_translator
-
-    translator = get_translator(name, options.translator_options, options.device)
-    return lambda text, source_text, factor: translator.rewrite(text, source_text, lang, factor)
 
 
 def subtitle_paths(output: Path, code: str) -> tuple[Path, Path]:
@@ -95,7 +76,7 @@ def check_writes(options: DubOptions, source: Path, output: Path) -> None:
             check_creatable(folder, option, folder=True)
 
 
-def write_subtitles(output: Path, lines: list[dict], transcript: dict | None, lang: str,
+def write_subtitles(output: Path, lines: list[SpokenLine], transcript: Transcript | None, lang: str,
                     spoken: str | None) -> dict[str, Path]:
     """SRT and VTT of what is said (on the dubbed timeline) and, when it was transcribed,
     of what the source said, next to the output: ``OUT.en.srt``, ``OUT.es.vtt``...
@@ -103,11 +84,11 @@ def write_subtitles(output: Path, lines: list[dict], transcript: dict | None, la
     diarization gives, S1, S2..., mean nothing to a viewer)."""
     written = {}
     named = transcript is None
-    dubbed = [Cue(i, line["start"], line["end"], line["text"], line.get("speaker") if named else None)
-              for i, line in enumerate(lines) if line.get("text") and line["end"] > line["start"]]
+    dubbed = [Cue(i, line.start, line.end, line.text, line.speaker if named else None)
+              for i, line in enumerate(lines) if line.text and line.end > line.start]
     tracks = {lang: dubbed}
     if transcript is not None and spoken and spoken != lang:
-        tracks[spoken] = [Cue(i, seg["start"], seg["end"], seg["text"]) for i, seg in enumerate(transcript["segments"])]
+        tracks[spoken] = [Cue(i, seg.start, seg.end, seg.text) for i, seg in enumerate(transcript.segments)]
     for code, cues in tracks.items():
         srt, vtt = subtitle_paths(output, code)
         written[code] = write_srt(cues, srt)
@@ -128,8 +109,9 @@ def dub_video(options: DubOptions, progress: Progress | None = None, until: str 
         raise ValueError(f"unknown stage {until!r}: one of {', '.join(STAGES)}")
     progress = progress or SilentProgress()
 
-    def reached(stage: str) -> bool:
-        return until is not None and STAGES.index(stage) >= STAGES.index(until)
+    def beyond(stage: Stage) -> bool:
+        """Whether ``stage`` comes after ``until`` (remix is part of "mux", the end)."""
+        return until is not None and STAGES.index(stage.name if stage.name in STAGES else "mux") > STAGES.index(until)
 
     def partial() -> dict:
         return {"until": until, "stages": dict(ws.timings), "cached": dict(ws.cached)}
@@ -163,110 +145,56 @@ def dub_video(options: DubOptions, progress: Progress | None = None, until: str 
             raise InputError(f"{which}: give the subtitles of this video")
 
     ws = Workspace(Path(options.work_root), progress)
-    task = progress.task
-    input_key = {"sha256": input_digest(source)}
-    ext_dir, ext = ws.run("extract", extract.VERSION, input_key, lambda f: extract.extract(source, f))
-    if reached("extract"):
-        return partial()
-    sep_dir, sep = ws.run(
-        "separate", separate.VERSION, {"from": ext_dir.name, "separator": options.separator},
-        lambda f: separate.separate(ext_dir / ext["audio"], options.separator, f, task),
-    )
-    dialogue = sep_dir / sep["dialogue"]
-    if reached("separate"):
-        return partial()
-    if options.srt:
-        # Your own subtitles: no transcription or translation; they are what gets said.
-        spoken = source_lang
-        transcript = None
-        translated = {"translator": "subtitles", "segments": [
-            {**seg, "source_text": ""} for seg in cues_to_segments(cues)]}
-    else:
-        # Whisper hears the programme itself: on real speech over music it transcribed (and
-        # found onsets) better than on the enhanced dialogue (bench.separation, the sample).
-        # The VAD that snaps each line to its voice also hears the dialogue, where music does
-        # not mask a voice's first syllable.
-        programme = ext_dir / ext["audio"]
-        asr_dir, transcript = ws.run(
-            "transcribe", asr.VERSION,
-            {"from": ext_dir.name, "asr": options.asr, "model": options.asr_model, "lang": source_lang,
-             "voice": sep_dir.name},
-            lambda f: asr.transcribe(programme, options.asr, options.asr_model, source_lang, options.device, task,
-                                     voice_wav=dialogue),
-        )
-        if not transcript["segments"]:
-            if not options.allow_empty:
-                raise InputError(f"no speech found in {source}: nothing to dub (--allow-empty outputs the original)")
-            mux.mux(source, ext_dir / ext["audio"], output, ext["has_video"], spoken_or_und(transcript))
-            result = report_mod.build(options, transcript["language"], ws.timings, ws.cached, [], ext["duration"])
-            if options.report:
-                report_mod.write(Path(options.report), result)
-            return result
-        spoken = transcript["language"]
-        if reached("transcribe"):
+    job = Job(source=Source(source, input_digest(source)))
+    if cues is not None:  # your own subtitles are what gets said: no transcription or translation
+        job = job.replace(translation=Translation("subtitles", [
+            Line.from_dict({**seg, "source_text": ""}) for seg in cues_to_segments(cues)]))
+    for stage in stages(options, ws.root):
+        if beyond(stage):
             return partial()
-        dia_dir, speakers = ws.run(
-            "diarize", diarize.VERSION, {"from": asr_dir.name, "speakers": options.speakers},
-            lambda f: diarize.diarize_stage(dialogue, transcript["segments"], options.speakers, f),
-        )
-        for seg, label in zip(transcript["segments"], speakers["labels"]):
-            seg["speaker"] = label
-            if label in speakers["references"]:
-                seg["reference"] = str(dia_dir / speakers["references"][label])
-        if reached("diarize"):
-            return partial()
-        _, translated = ws.run(
-            "translate", translate.VERSION,
-            {"from": asr_dir.name, "target": lang, "translator": options.translator, "asr": options.asr,
-             "model": options.asr_model, **options.translator_options.cache_key()},
-            lambda f: translate.translate(programme, transcript["segments"], spoken, lang, options.translator,
-                                          options.asr, options.asr_model, options.device, task,
-                                          options.translator_options),
-        )
-    if reached("translate"):  # with --srt, the subtitles stand for transcription and translation
-        return partial()
-    if transcript is not None:  # who speaks each line (and a clip of their voice) follows the line
-        for seg, heard in zip(translated["segments"], transcript["segments"]):
-            seg.update({k: heard[k] for k in ("speaker", "reference") if k in heard})
-    # A backend with an emotion model hears each line's own source audio (the separated
-    # dialogue, whose digest is in the stage's key through its folder) unless told otherwise.
-    emotion = synthesize.EmotionOptions(fixed=options.emotion, alpha=options.emotion_alpha,
-                                        dialogue=str(dialogue) if options.line_emotion else None)
-    _, synth = ws.run(
-        "synthesize", synthesize.VERSION,
-        {"segments": translated["segments"], "tts": options.tts, "voice": options.voice, "lang": lang,
-         "rate": extract.MIX_RATE, "fit": asdict(options.fit) if options.fit else None, "end": ext["duration"],
-         "speaker_wav": input_digest(Path(options.speaker_wav)) if options.speaker_wav else None,
-         "rewriter": translated.get("translator") if _can_rewrite(translated.get("translator")) else None,
-         "fast": options.tts_fast, "emotion": asdict(emotion), **options.translator_options.cache_key()},
-        lambda f: synthesize.synthesize(ws.root, translated["segments"], options.tts, options.voice, options.device, lang,
-                                        extract.MIX_RATE, task, fit=options.fit, programme_end=ext["duration"],
-                                        speaker_wav=str(options.speaker_wav) if options.speaker_wav else None,
-                                        rewrite=rewriter(translated.get("translator"), lang, options),
-                                        emotion=emotion, fast=options.tts_fast),
-    )
-    if reached("synthesize"):
-        return partial()
-    lines = synth["lines"]
-    mix_dir, mixed = ws.run(
-        "remix", remix.VERSION,
-        {"from": sep_dir.name, "lines": [(line.get("audio"), line["start"]) for line in lines],
-         "duration": ext["duration"], "mix": asdict(options.mix)},
-        lambda f: remix.remix(ext_dir / ext["audio"], sep_dir / sep["background"], dialogue, lines,
-                              ext["duration"], f, options.mix),
-    )
-    progress.stage("mux", cached=False)
-    start = time.perf_counter()
-    subs = write_subtitles(output, lines, transcript, lang, spoken)
-    mux.mux(source, mix_dir / mixed["mix"], output, ext["has_video"], lang, keep_original=options.keep_original,
-            source_lang=spoken, subtitles=subs[lang] if options.subs else None)
-    if options.stems:
-        write_stems(Path(options.stems), mix_dir, mixed)
-    ws.timings["mux"] = time.perf_counter() - start
-    progress.done("mux", ws.timings["mux"])
+        job = ws.run_stage(stage, job)
+        if job.transcript is not None and not job.transcript.segments:
+            return _nothing_said(options, ws, job, source, output)
 
-    result = report_mod.build(options, spoken, ws.timings, ws.cached, lines, ext["duration"])
-    result["mix"] = {k: mixed[k] for k in ("source_lufs", "target_lufs", "lufs", "true_peak", "voice_gain", "cut_ms")}
+    spoken = job.transcript.language if job.transcript else source_lang
+    lines, mix = job.synthesis.lines, job.mix
+    with ws.step("mux"):
+        subs = write_subtitles(output, lines, job.transcript, lang, spoken)
+        mux.mux(source, mix.mix, output, job.audio.has_video, lang, keep_original=options.keep_original,
+                source_lang=spoken, subtitles=subs[lang] if options.subs else None)
+        if options.stems:
+            write_stems(Path(options.stems), mix)
+
+    result = report_mod.build(options, spoken, ws.timings, ws.cached, lines, job.audio.duration, mix)
+    if options.report:
+        report_mod.write(Path(options.report), result)
+    return result
+
+
+def stages(options: DubOptions, root: Path) -> list[Stage]:
+    """The video dub's stages with this run's options; with ``--srt``, the subtitles stand
+    for transcription, diarization and translation."""
+    lang = options.lang
+    listed: list[Stage] = [Extract(), Separate(options.separator)]
+    if not options.srt:
+        listed += [Transcribe(options.asr, options.asr_model, options.source_lang, options.device),
+                   Diarize(options.speakers),
+                   Translate(lang, options.translator, options.asr, options.asr_model, options.device,
+                             options.translator_options)]
+    listed += [Synthesize(lang, options.tts, options.voice, str(options.speaker_wav) if options.speaker_wav else None,
+                          options.device, options.tts_fast, options.fit, options.emotion, options.emotion_alpha,
+                          options.line_emotion, extract.MIX_RATE, options.translator_options, line_cache=root),
+               Remix(options.mix)]
+    return listed
+
+
+def _nothing_said(options: DubOptions, ws: Workspace, job: Job, source: Path, output: Path) -> dict:
+    """No speech was found: fail, or with --allow-empty write the original's audio."""
+    if not options.allow_empty:
+        raise InputError(f"no speech found in {source}: nothing to dub (--allow-empty outputs the original)")
+    language = job.transcript.language
+    mux.mux(source, job.audio.audio, output, job.audio.has_video, language or "und")
+    result = report_mod.build(options, language, ws.timings, ws.cached, [], job.audio.duration)
     if options.report:
         report_mod.write(Path(options.report), result)
     return result

@@ -1,19 +1,22 @@
-"""The JSON report of a dub: a contract other tools read (fields are only ever added)."""
+"""The JSON report of a dub, built from the stages' records: a contract other tools read
+(fields are only ever added)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from pipelines.records import Mix, SpokenLine
 from tts_core.files import write_text_atomic
 
 KEEP = ("index", "start", "end", "source_text", "text", "audio_duration", "tempo")
 
 
-def build(options, source_lang: str, stages: dict[str, float], cached: dict[str, bool], lines: list[dict],
-          duration: float) -> dict:
+def build(options, source_lang: str | None, stages: dict[str, float], cached: dict[str, bool],
+          lines: list[SpokenLine], duration: float, mix: Mix | None = None) -> dict:
     segments = []
-    for line in lines:
+    for record in lines:
+        line = record.to_dict()
         entry = {k: line.get(k) for k in KEEP}
         for extra in ("source_start", "source_end", "natural_duration", "speech_rate", "borrowed_ms", "fit", "fit_why",
                       "rewritten", "first_text", "translated_by", "speaker", "reference", "within_bounds", "skipped", "audio"):
@@ -30,6 +33,7 @@ def build(options, source_lang: str, stages: dict[str, float], cached: dict[str,
         "cached": cached,
         "options": options.to_dict(),
         "segments": segments,
+        **({"mix": mix.figures()} if mix is not None else {}),
     }
 
 

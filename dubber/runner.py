@@ -9,6 +9,7 @@ folder that looks complete.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -16,9 +17,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 from pipelines.cache import item_path, stable_hash
+from pipelines.records import to_json
+from pipelines.stage import Job, Stage
 
 RESULT = "result.json"
 # A killed run's temporary stage folder is removed once it is this old (no stage runs for a
@@ -94,6 +97,24 @@ class Workspace:
         self.timings[name] = self.timings.get(name, 0.0) + seconds
         self.progress.done(name, seconds)
         return final, result
+
+    def run_stage(self, stage: Stage, job: Job) -> Job:
+        """Run ``stage`` on ``job`` (or find its output in the cache); the job with its record.
+        Paths in the key are taken relative to the work folder, which can then be moved."""
+        kind = Job.NESTED[stage.output]
+        key = to_json(stage.cache_key(job), self.root)
+        folder, result = self.run(stage.name, stage.version, key,
+                                  lambda tmp: stage.run(job, tmp, self.progress.task).to_dict(tmp))
+        return stage.done(job, kind.from_dict(result, folder))
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Time and report work that is not cached (writing the output file)."""
+        self.progress.stage(name, cached=False)
+        start = time.perf_counter()
+        yield
+        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+        self.progress.done(name, self.timings[name])
 
     def item_path(self, group: str, key: dict, suffix: str) -> Path:
         """A per-item cache file (one dubbed line), keyed so an edited line alone is redone."""

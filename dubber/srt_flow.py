@@ -1,30 +1,31 @@
 """Subtitles in, a timed dialogue track out: ``dub srt SUBS -o dialogue.wav``.
 
-Each cue is spoken in its slot, planned by the same fit planner as a video dub, and the
-report has the same shape.
+The same stages as a video dub, from the translation on: each cue is spoken in its slot,
+planned by the same fit planner, and mixed by the same remix (with no programme under it),
+and the report has the same shape.
 """
 
 from __future__ import annotations
 
-import time
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from pipelines import loudness, synthesize
+from pipelines import synthesize
 from pipelines.fit import FitOptions
+from pipelines.records import Line, Translation
+from pipelines.remix import MixOptions
+from pipelines.stage import Job
+from pipelines.stages import Remix, Synthesize
 from pipelines.subtitles import clock, cues_to_segments, read_subtitles
-from tts_core.files import cache_root
+from tts_core.files import atomic_path, cache_root
 
 from . import report as report_mod
 from pipelines.errors import InputError, UserError
-from pipelines.media import read_wav, wav_info, wav_writer
 from .paths import check_creatable, check_folder, check_not_inputs
 from .runner import Progress, SilentProgress, Workspace
 
 RATE = 48_000
-BLOCK = 30 * RATE  # the track is made, levelled and written this many samples at a time
 # A WAV's sizes are 32-bit: 16-bit mono at 48 kHz holds at most this long (about 12 h 25 min).
 MAX_SECONDS = (2**32 - 1 - 36) // 2 // RATE
 
@@ -74,55 +75,18 @@ def dub_subtitles(options: SrtOptions, progress: Progress | None = None) -> dict
                          f"({clock(MAX_SECONDS)}); check its timestamps, or split the file")
 
     ws = Workspace(work_dir, progress)
-    progress.stage("synthesize", cached=False)
-    started = time.perf_counter()
-    synth = synthesize.synthesize(ws.root, segments, options.tts, options.voice, options.device, lang, RATE,
-                                  progress.task, fit=options.fit, programme_end=end + 1.0,
-                                  speaker_wav=options.speaker_wav, fast=options.tts_fast,
-                                  emotion=synthesize.EmotionOptions(fixed=options.emotion))
-    ws.timings["synthesize"] = time.perf_counter() - started
-    progress.done("synthesize", ws.timings["synthesize"])
+    job = Job(translation=Translation("subtitles", [Line.from_dict(seg) for seg in segments]), end=end)
+    flow = [Synthesize(lang, options.tts, options.voice, options.speaker_wav, options.device, options.tts_fast,
+                       options.fit, options.emotion, rate=RATE, line_cache=ws.root),
+            Remix(MixOptions(loudness=options.loudness))]
+    for stage in flow:
+        job = ws.run_stage(stage, job)
+    with ws.step("write"):
+        with atomic_path(output, suffix=".wav") as tmp:
+            shutil.copyfile(job.mix.mix, tmp)
 
-    progress.stage("remix", cached=False)
-    started = time.perf_counter()
-    lines = synth["lines"]
-    length = int(np.ceil(max([end] + [line["end"] for line in lines]) * RATE))
-    # Block by block, from the line files: hours of timeline never sit in memory as one array.
-    spans = sorted((start, start + wav_info(line["audio"]).frames, line["audio"]) for line in lines
-                   if line.get("audio") for start in [int(round(line["start"] * RATE))])
-
-    def track():
-        first = 0
-        for a in range(0, length, BLOCK):
-            b = min(a + BLOCK, length)
-            block = np.zeros(b - a, np.float32)
-            while first < len(spans) and spans[first][1] <= a:
-                first += 1
-            for start, stop, path in spans[first:]:
-                if start >= b:
-                    break
-                if stop > a:
-                    audio, _ = read_wav(path)
-                    lo, hi = max(start, a), min(stop, b)
-                    block[lo - a:hi - a] += audio[lo - start:hi - start]
-            yield block
-
-    if options.loudness is not None:
-        gain = loudness.level(track, RATE, options.loudness, -1.5).factor
-        pieces = loudness.limited((block * gain for block in track()), RATE, -1.5)
-    else:
-        pieces = loudness.limited(track(), RATE, -1.5)
-    meter, peak = loudness.LoudnessMeter(RATE), loudness.TruePeakMeter()
-    with wav_writer(output, RATE, 1) as out:
-        for piece in pieces:
-            out.write(piece)
-            meter.add(piece)
-            peak.add(piece)
-    ws.timings["remix"] = time.perf_counter() - started
-    progress.done("remix", ws.timings["remix"])
-
-    result = report_mod.build(options, None, ws.timings, {}, lines, length / RATE)
-    result["mix"] = {"lufs": meter.value(), "true_peak": peak.value()}
+    result = report_mod.build(options, None, ws.timings, ws.cached, job.synthesis.lines, job.mix.samples / RATE,
+                              job.mix)
     if options.report:
         report_mod.write(Path(options.report), result)
     return result

@@ -166,10 +166,18 @@ def _write(folder: Path, stems: Iterable[tuple[np.ndarray, np.ndarray]], rate: i
     return peak.value()
 
 
-def remix(source_wav: Path, background_wav: Path, dialogue_wav: Path, lines: list[dict], duration: float,
-          folder: Path, options: MixOptions = MixOptions()) -> dict:
-    bed = wav_info(background_wav)
-    rate, channels = bed.sample_rate, bed.channels
+def remix(source_wav: Path | None, background_wav: Path | None, dialogue_wav: Path | None, lines: list[dict],
+          duration: float, folder: Path, options: MixOptions = MixOptions(), rate: int | None = None) -> dict:
+    """The mix of ``lines`` over the background. Without a programme (subtitles in: no
+    source, background or dialogue), the lines alone at ``rate`` in mono, at their own level
+    unless ``options.loudness`` says otherwise, through the same fades and limiter."""
+    if background_wav is not None:
+        bed = wav_info(background_wav)
+        rate, channels = bed.sample_rate, bed.channels
+    elif rate is None:
+        raise ValueError("a mix without a background needs its sample rate")
+    else:
+        channels = 1
     length = int(round(duration * rate))
     block = BLOCK_SECONDS * rate
     placed, cut_ms = _place(lines, rate, length)
@@ -177,35 +185,52 @@ def remix(source_wav: Path, background_wav: Path, dialogue_wav: Path, lines: lis
     voice = _Voice(placed, max(1, int(options.fade * rate)))
 
     # Match the new voice's level to the original dialogue's, over the lines' slots.
-    slots = [(int(line["start"] * rate), int(line["end"] * rate)) for line in lines if line.get("audio")]
-    want = _rms(_slots(dialogue_wav, slots, block))
-    have = _rms(voice.render(a, b) for a, b in spans)
-    voice_gain = want / have if have > 1e-6 and want > 1e-6 else 1.0
+    voice_gain = 1.0
+    if dialogue_wav is not None:
+        slots = [(int(line["start"] * rate), int(line["end"] * rate)) for line in lines if line.get("audio")]
+        want = _rms(_slots(dialogue_wav, slots, block))
+        have = _rms(voice.render(a, b) for a, b in spans)
+        voice_gain = want / have if have > 1e-6 and want > 1e-6 else 1.0
 
     floor = 10 ** (-options.duck_db / 20)
     attack, release = int(options.duck_attack * rate), int(options.duck_release * rate)
 
+    def beds() -> Iterator[np.ndarray]:
+        if background_wav is not None:
+            yield from read_wav_blocks(background_wav, block, length)
+        else:
+            for start in range(0, length, block):
+                yield np.zeros((min(block, length - start), 1), np.float32)
+
     def stems() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(music and effects (samples, channels), dubbed voice (samples,)), block by block:
         the background cut or padded to the programme's length and ducked under the lines."""
-        for start, background in zip(range(0, length, block), read_wav_blocks(background_wav, block, length)):
+        for start, background in zip(range(0, length, block), beds()):
             stop = start + len(background)
             levelled = voice.render(start, stop)
             levelled *= voice_gain
             yield background * _duck_curve(spans, length, floor, attack, release, start, stop)[:, None], levelled
 
-    source_lufs = loudness.loudness_of(read_wav_blocks(source_wav, block), rate)
+    def mixed() -> Iterator[np.ndarray]:
+        return (effects + levelled[:, None] for effects, levelled in stems())
+
+    source_lufs = loudness.loudness_of(read_wav_blocks(source_wav, block), rate) if source_wav is not None else None
     target = options.loudness if options.loudness is not None else source_lufs
-    if not np.isfinite(target):
+    if target is not None and not np.isfinite(target):
         target = -23.0  # a silent source: fall back to the EBU R128 broadcast level
     # The limiter aims a little under the ceiling: lossy encoders (AAC) overshoot peaks.
     ceiling = options.true_peak - CODEC_HEADROOM_DB
-    found = loudness.level(lambda: (effects + levelled[:, None] for effects, levelled in stems()), rate, target,
-                           ceiling)
-    # Stems get the same overall gain, so dialogue + M&E adds up to the mix (before limiting).
-    measured = found.measured
-    stem_gain = loudness.gain_factor(target - measured) if np.isfinite(measured) else np.float32(1.0)
-    peak = _write(folder, stems(), rate, channels, found.factor, stem_gain, ceiling)
+    if target is not None:
+        found = loudness.level(mixed, rate, target, ceiling)
+        mix_gain, lufs, measured = found.factor, found.lufs, found.measured
+        # Stems get the same overall gain, so dialogue + M&E adds up to the mix (before limiting).
+        stem_gain = loudness.gain_factor(target - measured) if np.isfinite(measured) else np.float32(1.0)
+    else:  # the voice's own level: only the limiter touches it
+        mix_gain = stem_gain = np.float32(1.0)
+        lufs = None
+    peak = _write(folder, stems(), rate, channels, mix_gain, stem_gain, ceiling)
+    if lufs is None:  # measured on what was written, limiter included
+        lufs = loudness.loudness_of(read_wav_blocks(folder / "mix.wav", block), rate)
     return {"mix": "mix.wav", "dialogue": "dialogue_dub.wav", "music_effects": "music_effects.wav",
             "sample_rate": rate, "voice_gain": voice_gain, "samples": length, "source_lufs": source_lufs,
-            "target_lufs": target, "lufs": found.lufs, "true_peak": peak, "cut_ms": cut_ms}
+            "target_lufs": target, "lufs": lufs, "true_peak": peak, "cut_ms": cut_ms}

@@ -82,6 +82,7 @@ def test_missing_ffmpeg(tmp_path, monkeypatch):
     from pipelines import media
 
     media.tool.cache_clear()
+    media._probe.cache_clear()  # the sample, probed by an earlier test, would skip ffprobe
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     monkeypatch.setenv("PATH", str(bin_dir))
@@ -89,6 +90,7 @@ def test_missing_ffmpeg(tmp_path, monkeypatch):
         result, out = dub(tmp_path, SAMPLE)
     finally:
         media.tool.cache_clear()
+        media._probe.cache_clear()
     assert_user_error(result, out, "ffprobe not found")
     assert "apt-get install ffmpeg" in result.output
 
@@ -301,18 +303,20 @@ def test_srt_report_over_the_subtitles_is_refused(tmp_path):
 
 
 def test_srt_track_is_made_block_by_block(tmp_path, monkeypatch):
-    """Hours of timeline are made 30 s at a time: blocks far smaller than a line give the
-    same track (levelled, limited) as one block holding it all."""
-    from dubber import srt_flow
+    """Hours of timeline are made 30 s at a time (by the remix a video dub uses): blocks
+    smaller than a line give the same track (levelled, limited) as one block holding it all."""
+    from pipelines import remix
     from pipelines.media import read_wav
 
     subs = tmp_path / "lines.srt"
     subs.write_text("1\n00:00:00,500 --> 00:00:02,000\nHello there.\n\n2\n00:00:02,100 --> 00:00:04,000\n"
                     "How are you today?\n")
     tracks = []
-    for block in (10**8, 1234):
-        monkeypatch.setattr(srt_flow, "BLOCK", block)
-        result, out = srt_run(tmp_path, subs, "--loudness", "-20", out_name=f"b{block}.wav")
+    for block in (1000, 1):
+        monkeypatch.setattr(remix, "BLOCK_SECONDS", block)
+        # A work folder each: the second run must not find the first one's mix in the cache.
+        result, out = srt_run(tmp_path, subs, "--loudness", "-20", "--work-dir", str(tmp_path / f"w{block}"),
+                              out_name=f"b{block}.wav")
         assert result.exit_code == 0, result.output
         tracks.append(read_wav(out)[0])
     assert len(tracks[0]) == len(tracks[1]) >= 4 * 48_000

@@ -91,7 +91,7 @@ def test_the_default_comes_from_what_backends_declare(monkeypatch):
         name, languages, default_rank = "welsh-test", ("cy",), 1  # before espeak-ng, which speaks any
         supports_target_tokens, supports_voice_reference, supports_emotion = True, False, "none"
 
-    monkeypatch.setitem(base._REGISTRY, Welsh.name, Welsh)
+    monkeypatch.setitem(base.BACKENDS._classes, Welsh.name, Welsh)
     assert default_backend("cy") == "welsh-test"
     assert default_backend("de") == "espeak"  # ranked after it, and it does not speak German
 

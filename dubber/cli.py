@@ -15,6 +15,7 @@ import click
 
 from . import __version__
 from .cli_batch import batch
+from .cli_review import review
 from .cli_support import FINITE, LUFS, SECONDS, Reporter, note_slow_on_cpu, quiet_exit, run
 
 
@@ -52,10 +53,12 @@ def main() -> None:
     \b
     dub video.mp4 --lang en -o dubbed.mp4 --report report.json
     dub tts "Hello there" --duration 2.4 -o hello.wav
+    dub review dubbed.mp4
     """
 
 
 main.add_command(batch)
+main.add_command(review)
 
 
 @main.command("video")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from pipelines.fit import FitOptions
@@ -47,3 +47,18 @@ class DubOptions:
 
     def to_dict(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "DubOptions":
+        """The options ``to_dict`` gave (a report's ``options``): how review redoes part of a dub."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for name in ("input", "output", "report", "speaker_wav", "stems", "srt", "work_dir"):
+            if values.get(name) is not None:
+                values[name] = Path(values[name])
+        values["mix"] = MixOptions(**values.get("mix", {}))
+        values["translator_options"] = TranslatorOptions(**values.get("translator_options", {}))
+        fit = values.get("fit", asdict(FitOptions()))
+        values["fit"] = None if fit is None else FitOptions(**{k: tuple(v) if isinstance(v, list) else v
+                                                               for k, v in fit.items()})
+        return cls(**values)

@@ -21,6 +21,7 @@ from . import report as report_mod
 from .config import DubOptions
 from pipelines.errors import InputError, UserError
 from pipelines.media import probe
+from .project import Edit, Project, edited_texts, project_path
 from .paths import check_creatable, check_folder, check_not_inputs, same_file
 from .runner import Progress, SilentProgress, Workspace
 
@@ -65,6 +66,7 @@ def check_writes(options: DubOptions, source: Path, output: Path) -> None:
     """Nothing the dub writes lands on a file it reads (see ``dubber.paths``)."""
     codes = [options.lang] + ([options.source_lang] if options.source_lang and not options.srt else [])
     sidecars = [("-o", path, "its subtitles") for code in codes for path in subtitle_paths(output, code)]
+    sidecars.append(("-o", project_path(output), "its project file"))
     stems = [("--stems", Path(options.stems) / name) for name, _ in STEMS] if options.stems else []
     check_not_inputs([("-o", output), ("--report", options.report), *sidecars, *stems],
                      [("the input", source), ("the --srt file", options.srt),
@@ -149,18 +151,28 @@ def dub_video(options: DubOptions, progress: Progress | None = None, until: str 
     if cues is not None:  # your own subtitles are what gets said: no transcription or translation
         job = job.replace(translation=Translation("subtitles", [
             Line.from_dict({**seg, "source_text": ""}) for seg in cues_to_segments(cues)]))
+    edited = edited_texts(output, job.source.sha256)  # review's edits, kept by a rerun
     for stage in stages(options, ws.root):
         if beyond(stage):
             return partial()
+        if isinstance(stage, Synthesize):
+            job = with_edits(job, edited)
         job = ws.run_stage(stage, job)
         if job.transcript is not None and not job.transcript.segments:
             return _nothing_said(options, ws, job, source, output)
 
     spoken = job.transcript.language if job.transcript else source_lang
+    return deliver(options, ws, job, spoken)
+
+
+def deliver(options: DubOptions, ws: Workspace, job: Job, spoken: str | None, edits: dict | None = None) -> dict:
+    """The end of a dub (and of a review's render): the video muxed with the new mix, its
+    subtitles, stems, the report and the project file review opens."""
+    output, lang = Path(options.output), options.lang
     lines, mix = job.synthesis.lines, job.mix
     with ws.step("mux"):
         subs = write_subtitles(output, lines, job.transcript, lang, spoken)
-        mux.mux(source, mix.mix, output, job.audio.has_video, lang, keep_original=options.keep_original,
+        mux.mux(Path(options.input), mix.mix, output, job.audio.has_video, lang, keep_original=options.keep_original,
                 source_lang=spoken, subtitles=subs[lang] if options.subs else None)
         if options.stems:
             write_stems(Path(options.stems), mix)
@@ -168,7 +180,32 @@ def dub_video(options: DubOptions, progress: Progress | None = None, until: str 
     result = report_mod.build(options, spoken, ws.timings, ws.cached, lines, job.audio.duration, mix)
     if options.report:
         report_mod.write(Path(options.report), result)
+    kept = edits if edits is not None else _text_edits(output, job.source.sha256)
+    Project(project_path(output), _absolute(result, ws.root), job.source.sha256, kept).write()
     return result
+
+
+def _absolute(report: dict, work_root: Path) -> dict:
+    """The report as the project keeps it: every path absolute (review may run from another
+    folder), and the work folder named (its default depends on the environment)."""
+    options = dict(report["options"], work_dir=str(Path(work_root).resolve()))
+    for name in ("input", "output", "report", "speaker_wav", "stems", "srt"):
+        if options.get(name):
+            options[name] = str(Path(options[name]).resolve())
+    return {**report, "input": options["input"], "output": options["output"], "options": options}
+
+
+def _text_edits(output: Path, sha256: str) -> dict[int, Edit]:
+    """A rerun keeps the texts edited in review; their audio was just made from them."""
+    return {i: Edit(changes={"text": text}) for i, text in edited_texts(output, sha256).items()}
+
+
+def with_edits(job: Job, texts: dict[int, str]) -> Job:
+    """The translation with review's edited texts in place of the translator's."""
+    if not texts or job.translation is None:
+        return job
+    lines = [line.replace(text=texts[i]) if i in texts else line for i, line in enumerate(job.translation.segments)]
+    return job.replace(translation=job.translation.replace(segments=lines))
 
 
 def stages(options: DubOptions, root: Path) -> list[Stage]:

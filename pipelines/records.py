@@ -238,8 +238,9 @@ class Mix(Record):
     true_peak: float
     cut_ms: float
     source_lufs: float | None = None  # None: there was no source programme (subtitles in)
+    gain_db: float = 0.0  # the mix's gain before the limiter (review holds it: see remix's hold)
 
     def figures(self) -> dict:
         """What the report says of the mix."""
         return {k: getattr(self, k) for k in ("source_lufs", "target_lufs", "lufs", "true_peak", "voice_gain",
-                                              "cut_ms") if getattr(self, k) is not None}
+                                              "cut_ms", "gain_db") if getattr(self, k) is not None}

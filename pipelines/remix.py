@@ -167,10 +167,13 @@ def _write(folder: Path, stems: Iterable[tuple[np.ndarray, np.ndarray]], rate: i
 
 
 def remix(source_wav: Path | None, background_wav: Path | None, dialogue_wav: Path | None, lines: list[dict],
-          duration: float, folder: Path, options: MixOptions = MixOptions(), rate: int | None = None) -> dict:
+          duration: float, folder: Path, options: MixOptions = MixOptions(), rate: int | None = None,
+          hold: tuple[float, float] | None = None) -> dict:
     """The mix of ``lines`` over the background. Without a programme (subtitles in: no
     source, background or dialogue), the lines alone at ``rate`` in mono, at their own level
-    unless ``options.loudness`` says otherwise, through the same fades and limiter."""
+    unless ``options.loudness`` says otherwise, through the same fades and limiter.
+    ``hold`` = (voice gain, mix gain in dB) of an earlier mix, kept instead of measured
+    again: a line regenerated in review changes the mix inside its slot only."""
     if background_wav is not None:
         bed = wav_info(background_wav)
         rate, channels = bed.sample_rate, bed.channels
@@ -186,7 +189,9 @@ def remix(source_wav: Path | None, background_wav: Path | None, dialogue_wav: Pa
 
     # Match the new voice's level to the original dialogue's, over the lines' slots.
     voice_gain = 1.0
-    if dialogue_wav is not None:
+    if hold is not None:
+        voice_gain = hold[0]
+    elif dialogue_wav is not None:
         slots = [(int(line["start"] * rate), int(line["end"] * rate)) for line in lines if line.get("audio")]
         want = _rms(_slots(dialogue_wav, slots, block))
         have = _rms(voice.render(a, b) for a, b in spans)
@@ -220,9 +225,16 @@ def remix(source_wav: Path | None, background_wav: Path | None, dialogue_wav: Pa
         target = -23.0  # a silent source: fall back to the EBU R128 broadcast level
     # The limiter aims a little under the ceiling: lossy encoders (AAC) overshoot peaks.
     ceiling = options.true_peak - CODEC_HEADROOM_DB
-    if target is not None:
+    gain_db = 0.0
+    if hold is not None:
+        gain_db = hold[1]
+        mix_gain = loudness.gain_factor(gain_db)
+        measured = loudness.loudness_of(mixed(), rate) if target is not None else float("nan")
+        stem_gain = loudness.gain_factor(target - measured) if np.isfinite(measured) else np.float32(1.0)
+        lufs = None
+    elif target is not None:
         found = loudness.level(mixed, rate, target, ceiling)
-        mix_gain, lufs, measured = found.factor, found.lufs, found.measured
+        mix_gain, lufs, measured, gain_db = found.factor, found.lufs, found.measured, found.gain_db
         # Stems get the same overall gain, so dialogue + M&E adds up to the mix (before limiting).
         stem_gain = loudness.gain_factor(target - measured) if np.isfinite(measured) else np.float32(1.0)
     else:  # the voice's own level: only the limiter touches it
@@ -233,4 +245,4 @@ def remix(source_wav: Path | None, background_wav: Path | None, dialogue_wav: Pa
         lufs = loudness.loudness_of(read_wav_blocks(folder / "mix.wav", block), rate)
     return {"mix": "mix.wav", "dialogue": "dialogue_dub.wav", "music_effects": "music_effects.wav",
             "sample_rate": rate, "voice_gain": voice_gain, "samples": length, "source_lufs": source_lufs,
-            "target_lufs": target, "lufs": lufs, "true_peak": peak, "cut_ms": cut_ms}
+            "target_lufs": target, "lufs": lufs, "true_peak": peak, "cut_ms": cut_ms, "gain_db": gain_db}

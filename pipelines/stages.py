@@ -197,6 +197,7 @@ class Remix(Stage):
     programme), the lines alone at their own level unless a loudness is asked for."""
 
     mix: MixOptions = field(default_factory=MixOptions)
+    hold: tuple[float, float] | None = None  # (voice gain, mix gain dB) kept from an earlier mix
     name: ClassVar[str] = "remix"
     version: ClassVar[str] = remix.VERSION
     output: ClassVar[str] = "mix"
@@ -216,7 +217,7 @@ class Remix(Stage):
         stems = job.stems
         done = remix.remix(job.audio.audio if job.audio else None, stems.background if stems else None,
                            stems.dialogue if stems else None, lines, self.duration(job), folder, self.mix,
-                           rate=job.synthesis.sample_rate)
+                           rate=job.synthesis.sample_rate, hold=self.hold)
         return Mix.from_dict(done, folder)
 
 

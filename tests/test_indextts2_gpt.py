@@ -10,7 +10,8 @@ torch = pytest.importorskip("torch")
 
 from tts_core.backends.indextts2.conformer import ConformerConfig  # noqa: E402
 from tts_core.backends.indextts2 import gpt  # noqa: E402
-from tts_core.backends.indextts2.gpt import GPTConfig, UnifiedVoice, _Decoding, load_gpt  # noqa: E402
+from tts_core.backends.indextts2.decoding import Decoding, process, seen_codes  # noqa: E402
+from tts_core.backends.indextts2.gpt import GPTConfig, UnifiedVoice, load_gpt  # noqa: E402
 from tts_core.errors import ModelFileError, UnsupportedRequestError  # noqa: E402
 
 # The `gpt:` section of the release's config.yaml.
@@ -223,30 +224,30 @@ def test_beam_search_finds_the_best_pair_among_the_kept_beams(model):
     assert codes[0].tolist() == best[1]
 
 
-def test_logits_processors_in_transformers_order(model):
+def test_logits_processors_in_transformers_order():
     scores = torch.tensor([[2.0, -1.0, 0.5, 3.0, 1.0, -2.0] + [-9.0] * (TINY.number_mel_codes - 6)])
     seen = torch.zeros_like(scores, dtype=torch.bool)
     seen[0, [0, 1]] = True
 
-    greedy = _Decoding(1, False, None, None, None, 2.0, 0.0, 10, 0, False)
-    out = model._process(scores, seen, 0, greedy)
+    greedy = Decoding(1, False, None, None, None, 2.0, 0.0, 10, 0, False)
+    out = process(scores, seen, 0, greedy, STOP)
     assert out[0, :6].tolist() == [1.0, -2.0, 0.5, 3.0, 1.0, -2.0]  # penalty: /2 if positive, *2 if negative
 
     # temperature 0.5 -> [2, -4, 1, 6, 2, -4]; top-k 3 keeps 6, 2, 2 (ties kept); top-p 0.9
     # keeps 6 (p 0.96 alone covers 0.9), then the sampler sees one code.
-    sampling = _Decoding(1, True, 3, 0.9, 0.5, 2.0, 0.0, 10, 0, False)
-    out = model._process(scores, seen, 0, sampling)
+    sampling = Decoding(1, True, 3, 0.9, 0.5, 2.0, 0.0, 10, 0, False)
+    out = process(scores, seen, 0, sampling, STOP)
     assert torch.isfinite(out[0]).nonzero().flatten().tolist() == [3]
     assert out[0, 3].item() == 6.0
     # Beam sampling keeps at least two codes through top-k and top-p.
-    beams = _Decoding(3, True, 1, 0.1, None, None, 0.0, 10, 0, False)
-    assert torch.isfinite(model._process(scores, seen, 0, beams)[0]).nonzero().flatten().tolist() == [0, 3]
+    beams = Decoding(3, True, 1, 0.1, None, None, 0.0, 10, 0, False)
+    assert torch.isfinite(process(scores, seen, 0, beams, STOP)[0]).nonzero().flatten().tolist() == [0, 3]
     # Before min_tokens codes the stop code is out.
-    early = _Decoding(1, False, None, None, None, None, 0.0, 10, 5, False)
-    assert model._process(scores, seen, 4, early)[0, STOP] == -math.inf
-    assert model._process(scores, seen, 5, early)[0, STOP] == scores[0, STOP]
+    early = Decoding(1, False, None, None, None, None, 0.0, 10, 5, False)
+    assert process(scores, seen, 4, early, STOP)[0, STOP] == -math.inf
+    assert process(scores, seen, 5, early, STOP)[0, STOP] == scores[0, STOP]
     # The official prompt's placeholder ids (1) and the start code count as generated.
-    prior = model._seen(torch.zeros(1, 0, dtype=torch.long))
+    prior = seen_codes(TINY, torch.zeros(1, 0, dtype=torch.long))
     assert prior[0].nonzero().flatten().tolist() == [1, TINY.start_mel_token]
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ...errors import UnsupportedRequestError
-from . import audio, bigvgan, campplus, emotion, gpt, s2mel, semantic, text
+from . import audio, bigvgan, campplus, emotion, gpt, gpt2, s2mel, semantic, text
 from .checkpoints import Layout
 
 # The mel stage's frames per semantic code in the release (50 codes, 86.13 frames a second).
@@ -293,7 +293,7 @@ def _int8(model: torch.nn.Module) -> None:
 def _conv1d_to_linear(module: torch.nn.Module) -> None:
     """GPT-2's Conv1D layers (weights stored (in, out)) as the nn.Linear they compute."""
     for name, child in module.named_children():
-        if isinstance(child, gpt.Conv1D):
+        if isinstance(child, gpt2.Conv1D):
             linear = torch.nn.Linear(*child.weight.shape)
             linear.weight.data = child.weight.data.t().contiguous()
             linear.bias.data = child.bias.data

@@ -11,7 +11,8 @@ import shutil
 from pathlib import Path
 
 from pipelines import asr, extract, mux, separate, synthesize, translate
-from pipelines.records import Line, Mix, Source, SpokenLine, Transcript, Translation
+from pipelines.cache import stable_hash
+from pipelines.records import Line, Mix, Source, SpokenLine, Transcript, Translation, to_json
 from pipelines.stage import Job, Stage
 from pipelines.stages import Diarize, Extract, Remix, Separate, Synthesize, Transcribe, Translate
 from pipelines.subtitles import Cue, clock, cues_to_segments, read_subtitles, write_srt, write_vtt
@@ -21,7 +22,7 @@ from . import report as report_mod
 from .config import DubOptions
 from pipelines.errors import InputError, UserError
 from pipelines.media import probe
-from .project import Edit, Project, edited_texts, project_path
+from .project import Edit, Project, delivered, edited_texts, project_path, still_delivered
 from .paths import check_creatable, check_folder, check_not_inputs, same_file
 from .runner import Progress, SilentProgress, Workspace
 
@@ -172,8 +173,14 @@ def deliver(options: DubOptions, ws: Workspace, job: Job, spoken: str | None, ed
     lines, mix = job.synthesis.lines, job.mix
     with ws.step("mux"):
         subs = write_subtitles(output, lines, job.transcript, lang, spoken)
-        mux.mux(Path(options.input), mix.mix, output, job.audio.has_video, lang, keep_original=options.keep_original,
-                source_lang=spoken, subtitles=subs[lang] if options.subs else None)
+        track = subs[lang] if options.subs else None
+        # Everything the muxed file is made from: a rerun that finds it unchanged skips the mux.
+        key = stable_hash("mux", mux.VERSION, {"input": job.source.sha256, "mix": to_json(mix.mix, ws.root),
+                                               "lang": lang, "spoken": spoken, "keep": options.keep_original,
+                                               "subs": sha256_file(track) if track else None})
+        if not still_delivered(output, key):
+            mux.mux(Path(options.input), mix.mix, output, job.audio.has_video, lang,
+                    keep_original=options.keep_original, source_lang=spoken, subtitles=track)
         if options.stems:
             write_stems(Path(options.stems), mix)
 
@@ -181,7 +188,8 @@ def deliver(options: DubOptions, ws: Workspace, job: Job, spoken: str | None, ed
     if options.report:
         report_mod.write(Path(options.report), result)
     kept = edits if edits is not None else _text_edits(output, job.source.sha256)
-    Project(project_path(output), _absolute(result, ws.root), job.source.sha256, kept).write()
+    Project(project_path(output), _absolute(result, ws.root), job.source.sha256, kept,
+            delivered(output, key)).write()
     return result
 
 

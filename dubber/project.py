@@ -54,6 +54,9 @@ class Project:
     report: dict  # the dub's report (the same JSON as --report)
     source_sha256: str  # the input it was made from: edits apply to that input only
     edits: dict[int, Edit] = field(default_factory=dict)
+    # What the output file was made from (a hash) and its size and mtime then: a rerun that
+    # would write the same file leaves it as it is.
+    delivered: dict | None = None
 
     @classmethod
     def read(cls, path: Path) -> "Project":
@@ -67,11 +70,12 @@ class Project:
         if not isinstance(data, dict) or data.get("dub") != FORMAT or "report" not in data:
             raise InputError(f"{path} is not a dub project file (format {FORMAT}); dub the video again to remake it")
         edits = {int(k): Edit.from_dict(v) for k, v in data.get("edits", {}).items()}
-        return cls(Path(path), data["report"], data.get("source_sha256", ""), edits)
+        return cls(Path(path), data["report"], data.get("source_sha256", ""), edits, data.get("delivered"))
 
     def write(self) -> None:
         data = {"dub": FORMAT, "source_sha256": self.source_sha256, "report": self.report,
-                "edits": {str(k): e.to_dict() for k, e in sorted(self.edits.items()) if e.to_dict()}}
+                "edits": {str(k): e.to_dict() for k, e in sorted(self.edits.items()) if e.to_dict()},
+                **({"delivered": self.delivered} if self.delivered else {})}
         write_text_atomic(self.path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
     def edited_texts(self) -> dict[int, str]:
@@ -79,14 +83,36 @@ class Project:
         return {i: e.text() for i, e in self.edits.items() if e.text() is not None}
 
 
+def read_project(output: Path) -> Project | None:
+    """The project file beside ``output``, or None when there is none (or it is unreadable)."""
+    path = project_path(output)
+    if not path.is_file():
+        return None
+    try:
+        return Project.read(path)
+    except InputError:
+        return None
+
+
+def delivered(output: Path, key: str) -> dict:
+    """The record of an output just written from ``key``."""
+    st = Path(output).stat()
+    return {"key": key, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def still_delivered(output: Path, key: str) -> bool:
+    """Whether ``output`` is the file a dub wrote from ``key`` and nothing has touched since."""
+    project = read_project(output)
+    if project is None or not project.delivered or project.delivered.get("key") != key:
+        return False
+    try:
+        return delivered(output, key) == project.delivered
+    except OSError:
+        return False
+
+
 def edited_texts(output: Path, source_sha256: str) -> dict[int, str]:
     """The texts edited in review for this output, when it was made from this input (a
     project file that is missing, unreadable or of another input has none)."""
-    path = project_path(output)
-    if not path.is_file():
-        return {}
-    try:
-        project = Project.read(path)
-    except InputError:
-        return {}
-    return project.edited_texts() if project.source_sha256 == source_sha256 else {}
+    project = read_project(output)
+    return project.edited_texts() if project and project.source_sha256 == source_sha256 else {}

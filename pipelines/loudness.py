@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
-from scipy.signal import resample_poly, sosfilt
 
 ABSOLUTE_GATE = -70.0  # LUFS
 RELATIVE_GATE = -10.0  # LU below the absolute-gated loudness
@@ -71,6 +70,8 @@ class LoudnessMeter:
         x = _frames(np.asarray(block, dtype=np.float64))
         if self._state is None:
             self._state = np.zeros((len(self._sos), 2, x.shape[1]))
+        from scipy.signal import sosfilt  # scipy.signal takes a second to import: only when measuring
+
         x, self._state = sosfilt(self._sos, x, axis=0, zi=self._state)
         energy = (x * x).sum(axis=1)
         head = min(len(energy), self._step - self._filled)
@@ -150,6 +151,8 @@ def _sample_peaks(frame: np.ndarray) -> np.ndarray:
     for channel in frame.T:
         if not channel.any():  # silence (a stem between lines) oversamples to silence
             continue
+        from scipy.signal import resample_poly
+
         up = np.abs(resample_poly(channel.astype(np.float32), OVERSAMPLE, 1))
         # The 4 points of each sample are every 4th value; pairwise maxima are much faster than max(axis=1).
         np.maximum(peak, np.maximum(np.maximum(up[0::4], up[1::4]), np.maximum(up[2::4], up[3::4])), out=peak)

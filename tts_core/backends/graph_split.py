@@ -25,17 +25,23 @@ import json
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import onnx
-import onnxruntime as ort
-from onnx import TensorProto, helper
 
 from ..errors import ModelFileError
 from ..files import atomic_path, cache_root, sha256_file, write_text_atomic
 
 SURGERY_VERSION = "5"
+
+# onnx and onnxruntime are imported where they are used: onnx alone takes about a second to
+# import, and a model already split (the usual case) needs only onnxruntime.
+if TYPE_CHECKING:
+    import onnx
+    import onnxruntime as ort
+
+# The type of the durations input each backend's split takes (onnx.TensorProto's codes).
+DURATIONS_TYPES = {"float": 1, "int64": 7}
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,9 @@ def _ancestors(producers: dict, targets: list[str]) -> set[int]:
 
 
 def _rewire(model: onnx.ModelProto, cut: Cut, durations_type: int) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
     """Drop the rounding and the random draws; they become graph inputs."""
     graph = model.graph
     producers = {o: n for n in graph.node for o in n.output}
@@ -112,6 +121,8 @@ def _rewire(model: onnx.ModelProto, cut: Cut, durations_type: int) -> None:
 
 
 def _stages(model: onnx.ModelProto, cut: Cut, durations_type: int) -> list[onnx.ModelProto]:
+    import onnx
+
     _rewire(model, cut, durations_type)
     model = onnx.shape_inference.infer_shapes(model)
     graph = model.graph
@@ -163,20 +174,25 @@ class StagedModel:
         return dict(zip(names, session.run(None, feeds)))
 
 
-def split_model(model_path: str | Path, locate: Callable[[onnx.ModelProto], Cut], durations_type: int, kind: str,
+def split_model(model_path: str | Path, locate: Callable[[onnx.ModelProto], Cut], durations: str, kind: str,
                 providers: list[str], threads: int = 0) -> StagedModel:
-    """Split once per distinct model file (cached by its SHA-256) and load the stages."""
+    """Split once per distinct model file (cached by its SHA-256) and load the stages.
+    ``durations``: the type of the durations input ("float" or "int64", per DURATIONS_TYPES)."""
+    import onnxruntime as ort
+
     model_path = Path(model_path)
     digest = sha256_file(model_path)[:16]
     folder = cache_root() / "models" / f"{kind}-split" / f"{digest}-v{SURGERY_VERSION}"
     manifest = folder / "stages.json"
     if not manifest.is_file():
+        import onnx
+
         try:
             model = onnx.load(str(model_path))
         except Exception as exc:  # onnx raises DecodeError and others for a bad file
             raise ModelFileError(f"cannot read {kind} model {model_path}: {exc}") from exc
         cut = locate(model)
-        parts = _stages(model, cut, durations_type)
+        parts = _stages(model, cut, DURATIONS_TYPES[durations])
         for i, part in enumerate(parts):
             with atomic_path(folder / f"stage{i}.onnx") as tmp:
                 onnx.save(part, str(tmp))

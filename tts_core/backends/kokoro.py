@@ -15,7 +15,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-from onnx import TensorProto
 
 from ..errors import EmptyTextError, ModelFileError, UnknownBackendError, UnsupportedRequestError
 from ..phonemize import phonemize
@@ -88,7 +87,7 @@ class KokoroBackend(Backend):
         self.style = style  # (lengths, 1, 256): one style row per token count
         self.lang = lang
         self._matches: dict = {}
-        self.model = split_model(model_path, locate_kokoro, TensorProto.INT64, kind="kokoro",
+        self.model = split_model(model_path, locate_kokoro, "int64", kind="kokoro",
                                  providers=providers(device), threads=max(1, os.cpu_count() or 1))
 
     @classmethod

@@ -15,8 +15,6 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
-from onnx import TensorProto
 
 from ..errors import EmptyTextError, ModelFileError, UnknownBackendError, UnsupportedRequestError
 from ..files import atomic_path, cache_root
@@ -80,6 +78,8 @@ def download_voice(name: str) -> Path:
 
 
 def providers(device: str) -> list[str]:
+    import onnxruntime as ort
+
     if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
@@ -121,7 +121,7 @@ class PiperBackend(Backend):
         self.noise_scale = float(inference.get("noise_scale", 0.667))
         self.noise_w = float(inference.get("noise_w", 0.8))
         self.languages = (config.get("language", {}).get("family") or self.voice.split("-")[0],)
-        self.model = split_model(model_path, locate_ceil, TensorProto.FLOAT, kind="piper", providers=providers(device))
+        self.model = split_model(model_path, locate_ceil, "float", kind="piper", providers=providers(device))
         # Channels of the latent the flow samples: the width of the encoder output.
         self._channels = int(self.config.get("model", {}).get("hidden_channels", 0)) or next(
             i.shape[1] for i in self.model.sessions[-1].get_inputs() if len(i.shape) == 3 and isinstance(i.shape[1], int) and i.shape[1] > 1

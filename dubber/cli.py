@@ -16,13 +16,16 @@ import click
 from . import __version__
 from .cli_batch import batch
 from .cli_review import review
-from .cli_support import FINITE, LUFS, SECONDS, Reporter, note_slow_on_cpu, quiet_exit, run
+from .cli_support import DEVICE, FINITE, LUFS, SECONDS, Reporter, note_missing_gpu, note_slow_on_cpu, quiet_exit, run
 
 
 class DubGroup(click.Group):
     """``dub FILE ...`` without a command name means ``dub video FILE ...``."""
 
     def parse_args(self, ctx, args):
+        if not args:  # bare `dub`: one line that says what to type, not the whole help as an error
+            click.echo("dub: error: give a video to dub (dub VIDEO --lang en) or a command (see dub --help)", err=True)
+            sys.exit(2)
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             args = ["video", *args]
         return super().parse_args(ctx, args)
@@ -91,7 +94,7 @@ main.add_command(review)
 @click.option("--no-line-emotion", is_flag=True, help="IndexTTS-2: the speaker's own emotion, not each line's.")
 @click.option("--emotion-alpha", type=click.FloatRange(0, 1), default=1.0, show_default=True,
               help="How much of the line's emotion, against the voice's own (IndexTTS-2).")
-@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@click.option("--device", type=DEVICE, default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--loudness", type=LUFS, help="Target integrated loudness in LUFS (-23 broadcast, -16 web) "
               "[default: the source's].")
 @click.option("--duck-db", type=FINITE, default=6.0, show_default=True, help="Background dip under dubbed speech (dB).")
@@ -127,6 +130,7 @@ def video(input, lang, output, report, source_lang, separator, asr_backend, asr_
                           stems=stems, srt=srt_file, subs=subs, speakers=speakers, allow_empty=allow_empty,
                           work_dir=work_dir)
     logging.getLogger("faster_whisper").setLevel(logging.ERROR)
+    note_missing_gpu(device, quiet)
     note_slow_on_cpu(options.tts, device, quiet)
     result, seconds = run(lambda: dub_video(options, Reporter(quiet)), debug)
     if not quiet:
@@ -147,7 +151,7 @@ def video(input, lang, output, report, source_lang, separator, asr_backend, asr_
 @click.option("--emotion", help="One emotion for every cue: a name ('angry'), 8 weights "
               "(happy,angry,sad,afraid,disgusted,melancholic,surprised,calm) or 'auto' (from each cue's text).")
 @click.option("--loudness", type=LUFS, help="Normalise the track to this integrated loudness (LUFS).")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", type=DEVICE, default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--work-dir", type=click.Path(path_type=Path), help="Line cache [default: ~/.cache/dub/work].")
 @click.option("-q", "--quiet", is_flag=True)
 @click.option("--debug", is_flag=True)
@@ -159,6 +163,7 @@ def srt(subs, output, lang, report, tts_backend, voice, tts_model, tts_fast, emo
 
     options = srt_options(subs, output, lang, report=report, tts=tts_backend, voice=voice, tts_model=tts_model,
                           tts_fast=tts_fast, emotion=emotion, loudness=loudness, device=device, work_dir=work_dir)
+    note_missing_gpu(device, quiet)
     note_slow_on_cpu(options.tts, device, quiet)
     result, seconds = run(lambda: dub_subtitles(options, Reporter(quiet)), debug)
     if not quiet:
@@ -183,8 +188,8 @@ def srt(subs, output, lang, report, tts_backend, voice, tts_model, tts_fast, emo
 @click.option("--emotion-alpha", type=click.FloatRange(0, 1), default=1.0, show_default=True,
               help="How much of that emotion, against the voice's own (IndexTTS-2).")
 @click.option("--lang", help="Language of TEXT (ISO 639-1) for multilingual backends [default: en].")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
+@click.option("--device", type=DEVICE, default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("-q", "--quiet", is_flag=True)
 @click.option("--debug", is_flag=True)
 def tts(text, output, duration, target_tokens, duration_scale, tts_backend, voice, tts_model, tts_fast, emotion,
@@ -200,6 +205,7 @@ def tts(text, output, duration, target_tokens, duration_scale, tts_backend, voic
                                        tts_model=tts_model, tts_fast=tts_fast, emotion=emotion,
                                        emotion_alpha=emotion_alpha, seed=seed, device=device))
 
+    note_missing_gpu(device, quiet)
     note_slow_on_cpu(tts_backend or "", device, quiet)
     speech, _ = run(work, debug)
     if not quiet:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .cli_support import LUFS, run
+from .cli_support import DEVICE, LUFS, run
 
 
 @click.command("batch")
@@ -39,7 +39,7 @@ from .cli_support import LUFS, run
 @click.option("--source-lang", help="Language spoken in the inputs [default: detected].")
 @click.option("--asr-model", help="Default Whisper model for every job.")
 @click.option("--loudness", type=LUFS, help="Default target loudness (LUFS) for every job.")
-@click.option("--device", help="cpu or cuda, for every job.")
+@click.option("--device", type=DEVICE, help="cpu, cuda or cuda:N, for every job.")
 @click.option("-q", "--quiet", is_flag=True, help="No per-job progress (the summary is still printed).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def batch(manifest, lang, out_dir, workers, ray_address, work_dir, order, report_dir, separator, tts_backend, voice,

@@ -147,3 +147,33 @@ class Finite(click.types.FloatParamType):
 FINITE = Finite()
 SECONDS = Finite(low=0)
 LUFS = Finite(low=-70, high=0)  # -70 LUFS is the meter's silence gate; loudness is never above 0
+
+
+class Device(click.ParamType):
+    """cpu, cuda or cuda:N. A GPU asked for where there is none is said, then the CPU runs."""
+
+    name = "device"
+
+    def convert(self, value, param, ctx):
+        text = str(value).strip().lower()
+        if text == "cpu" or text == "cuda" or (text.startswith("cuda:") and text[5:].isdigit()):
+            return text
+        self.fail(f"{value!r} is not a device: use cpu, cuda or cuda:N", param, ctx)
+
+
+DEVICE = Device()
+
+
+def note_missing_gpu(device: str, quiet: bool) -> None:
+    """Say so when --device cuda finds no GPU: the models fall back to the CPU, much slower."""
+    if quiet or not device.startswith("cuda"):
+        return
+    try:
+        import ctranslate2
+
+        count = ctranslate2.get_cuda_device_count()
+    except (ImportError, RuntimeError):
+        count = 0
+    if count == 0:
+        click.echo(f"dub: note: --device {device}, but no CUDA GPU is usable here: running on the CPU", err=True)
+

@@ -10,7 +10,7 @@ import functools
 import shutil
 from pathlib import Path
 
-from pipelines import asr, extract, mux, separate, synthesize, translate
+from pipelines import asr, extract, mux, separate, synthesize, translate, whisper_model
 from pipelines.cache import stable_hash
 from pipelines.records import Line, Mix, Source, SpokenLine, Transcript, Translation, to_json
 from pipelines.stage import Job, Stage
@@ -127,6 +127,8 @@ def dub_video(options: DubOptions, progress: Progress | None = None, until: str 
     if source_lang and not options.srt:  # a pair no translator covers fails before any work too
         translate.choose(options.translator, source_lang, lang, options.translator_options)
     asr.check_backend(options.asr)
+    if not options.srt and options.asr == "faster-whisper":  # a model folder that is not there fails now
+        whisper_model.resolve(options.asr_model)
     if until in (None, STAGES[0]):  # a stage-major batch checks once, not in every stage
         synthesize.check_language(options.tts, options.voice, lang, options.device,
                                   str(options.speaker_wav) if options.speaker_wav else None, options.tts_fast)
@@ -135,7 +137,7 @@ def dub_video(options: DubOptions, progress: Progress | None = None, until: str 
     if not info.has_audio:
         raise InputError(f"{source} has no audio stream: there is no dialogue to dub; give the file with its sound")
     if until in (None, STAGES[0]):  # a container that cannot hold this dub fails now, not after the synthesis
-        mux.check(source, output, info.has_video, subtitles=options.subs)
+        mux.check(source, output, info.has_video, subtitles=options.subs, keep_original=options.keep_original)
     # Your own subtitles are read now: a file that is not subtitles, or that is not this
     # video's, fails before any stage runs.
     cues = read_subtitles(options.srt) if options.srt else None

@@ -22,6 +22,8 @@ def same_file(a: str | Path, b: str | Path) -> bool:
 
 def check_folder(path: str | Path, option: str = "-o") -> None:
     """The folder ``path`` goes in exists and can be written to."""
+    if Path(path).is_dir():  # found now, not when the finished dub is renamed onto it
+        raise UserError(f"{option} {path} is a folder: give a file name in it, e.g. {Path(path) / 'out.mp4'}")
     folder = Path(path).resolve().parent
     if not folder.is_dir():
         raise UserError(f"output folder {folder} does not exist: create it or choose another {option}")
@@ -33,6 +35,8 @@ def check_creatable(path: str | Path, option: str, folder: bool = False) -> None
     """``path`` (a file, or with ``folder`` a folder) can be made: missing folders are
     created on the way, so the nearest one that exists must be a folder that can be
     written to (a ``--report`` under a file would otherwise fail after the whole dub)."""
+    if not folder and Path(path).is_dir():
+        raise UserError(f"{option} {path} is a folder: give a file name in it")
     nearest = Path(path).resolve() if folder else Path(path).resolve().parent
     while not nearest.exists():
         nearest = nearest.parent

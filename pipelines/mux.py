@@ -25,11 +25,18 @@ AUDIO_CODECS = {".mp4": "aac", ".m4a": "aac", ".mov": "aac", ".mkv": "aac", ".we
 SUBTITLE_CODECS = {".mp4": "mov_text", ".m4v": "mov_text", ".mov": "mov_text", ".mkv": "srt", ".webm": "webvtt"}
 
 
-def check(source: Path, output: Path, has_video: bool, subtitles: bool = False) -> None:
+def check(source: Path, output: Path, has_video: bool, subtitles: bool = False, keep_original: bool = False) -> None:
     """Refuse, before any work, an output type that cannot hold this dub (an unknown
     extension, H.264 in WebM, a picture in a WAV): ffmpeg writes the start of the picture
-    and a moment of silence in the output's container, as ``mux`` would."""
+    and a moment of silence in the output's container, as ``mux`` would. An audio dub is
+    one track: what would be silently left out of it is refused too."""
     suffix = output.suffix.lower()
+    if not has_video and keep_original:
+        raise UserError(f"--keep-original adds the source's audio as a second track of a video; {source.name} "
+                        f"has no picture, and {output.name} gets the dub alone: drop --keep-original")
+    if not has_video and subtitles:
+        raise UserError(f"--subs adds a subtitle track to a video; {source.name} has no picture: drop --subs "
+                        "(the subtitles are written beside the output as .srt and .vtt either way)")
     kinds = "a video type such as .mp4, .mkv or .mov" if has_video else "an audio type such as .wav, .mp3 or .m4a"
     if not suffix:
         raise UserError(f"the output {output} has no extension: end -o in {kinds}")

@@ -68,7 +68,8 @@ def _looks_chinese(text: str) -> bool:
 
 
 def _decode(data: bytes, name: str) -> str:
-    """Bytes -> text. BOMs first, then UTF-16 told by its NULs, UTF-8, GB18030, CP1252 (or CP1251)."""
+    """Bytes -> text. BOMs first, then UTF-16 told by its NULs, UTF-8, GB18030, then the
+    Windows code page (CP1252, CP1250 or CP1251) whose reading looks most like text."""
     not_text = InputError(f"{name} is not a text subtitle file: pass an .srt, .vtt or .ass file")
     for bom, codec in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
                        (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
@@ -100,21 +101,58 @@ def _decode(data: bytes, name: str) -> str:
             return text
     except UnicodeDecodeError:
         pass
-    try:
-        text = data.decode("cp1252")
-    except UnicodeDecodeError:
-        raise not_text from None
-    if _accented_share(text) <= 0.5:
-        return text
-    # Western European text is mostly plain ASCII letters; Russian in CP1251 reads as
-    # accents only ("Ïðèâåò"), which would be spoken as gibberish.
-    try:
-        cyrillic = data.decode("cp1251")
-    except UnicodeDecodeError:
-        cyrillic = ""
-    if cyrillic and _cyrillic_share(cyrillic) > 0.5:
-        return cyrillic
-    raise InputError(f"{name} is not UTF-8 and reads as neither CP1252, CP1251 nor GB18030 text: save it as UTF-8")
+    return _single_byte(data, name)
+
+
+# The single-byte code pages subtitles come in, Western first (the most common).
+CODE_PAGES = ("cp1252", "cp1250", "cp1251")
+
+
+def _single_byte(data: bytes, name: str) -> str:
+    """Windows code pages, scored instead of taking the first that decodes: each reading
+    of a byte means a letter in one page and a symbol or nothing in another.
+
+    Cyrillic (CP1251) is a reading where most letters are Cyrillic; a Western text read
+    that way is mostly ASCII letters with a few stray ones. Between Western (CP1252) and
+    Central European (CP1250), the reading that looks less wrong wins: fewer symbols inside
+    words (Polish "był" reads "by³" in CP1252) and fewer of the other page's own letters
+    (Czech "řeč" reads "øeè" in CP1252, French "père" reads "pčre" in CP1250); a tie is
+    Western."""
+    readings = {}
+    for codec in CODE_PAGES:
+        try:
+            readings[codec] = data.decode(codec)
+        except UnicodeDecodeError:
+            pass
+    if "cp1251" in readings and _cyrillic_share(readings["cp1251"]) > 0.5:
+        return readings["cp1251"]
+    latin = {codec: text for codec, text in readings.items() if codec != "cp1251" and _accented_share(text) <= 0.5}
+    if not latin:
+        raise InputError(f"{name} is not UTF-8 and reads as neither CP1252, CP1250, CP1251 nor GB18030 text: "
+                         "save it as UTF-8")
+    return min(latin.items(), key=lambda item: (_misread(item[1], item[0]), CODE_PAGES.index(item[0])))[1]
+
+
+# Letters each Latin page's languages use that the other page turns into something else.
+_OWN_LETTERS = {"cp1252": set("àèìòùâêîôûãõñçåæøœëïÀÈÌÒÙÂÊÎÔÛÃÕÑÇÅÆØŒËÏ"),
+                "cp1250": set("čďěňřťůąćęłńśźżőűăşţľĺŕČĎĚŇŘŤŮĄĆĘŁŃŚŹŻŐŰĂŞŢĽĹŔ")}
+
+
+def _misread(text: str, codec: str) -> int:
+    """How wrong a Latin reading looks: signs stuck to letters, and letters that are not
+    this page's own (nor shared by both pages)."""
+    # Numbers and signs (³ ¹ ¾ ¥ ¤ ˇ) touching a letter; punctuation (¿ « ») is at home there.
+    symbols = sum(1 for a, ch, b in zip(" " + text, text, text[1:] + " ")
+                  if ord(ch) > 0x7F and unicodedata.category(ch) in ("No", "Sc", "So", "Sk")
+                  and (a.isalpha() or b.isalpha()))
+    own = _OWN_LETTERS[codec]
+    foreign = sum(1 for ch in text if ord(ch) > 0x7F and ch.isalpha() and ch not in own and not _shared(ch))
+    return 2 * symbols + foreign
+
+
+def _shared(ch: str) -> bool:
+    """Accented letters both Latin pages have at the same byte (á, é, í, ó, ú, ý, ä, ö, ü, š, ž...)."""
+    return ch.encode("cp1252", "ignore").decode("cp1250", "ignore") == ch
 
 
 def _accented_share(text: str) -> float:
@@ -278,7 +316,14 @@ def read_subtitles(path: str | Path) -> list[Cue]:
                          "give subtitles with words in them")
     if not events:
         raise InputError(f"no subtitles found in {name}: is it an SRT, VTT or ASS file?")
-    return [Cue(i, s / 1000, e / 1000, t, spk) for i, (s, e, spk, t) in enumerate(_fix_times(events), 1)]
+    cues = [Cue(i, s / 1000, e / 1000, t, spk) for i, (s, e, spk, t) in enumerate(_fix_times(events), 1)]
+    from tts_core.api import MAX_CHARACTERS
+
+    for cue in cues:  # refused now, not after the stages before synthesis have run
+        if len(cue.text) > MAX_CHARACTERS:
+            raise InputError(f"cue {cue.index} of {name} is {len(cue.text):,} characters long, more than one line "
+                             f"can say ({MAX_CHARACTERS:,}): split it into several cues")
+    return cues
 
 
 # ---------------------------------------------------------------- writing

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tts_core.files import atomic_path, cache_root, sha256_file
 
-from .errors import ModelError
+from .errors import InputError, ModelError
 
 BUNDLED_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 BUNDLED_BASE_SIZE = 145_217_532
@@ -72,6 +72,10 @@ def resolve(name_or_path: str) -> str:
         bundled = bundled_base()
         if bundled is not None:
             return str(bundled)
+    # A path that is not there (a hub name is "small" or "org/name": never absolute, relative or ~).
+    if name_or_path.startswith(("/", "~", ".")) or "\\" in name_or_path:
+        raise InputError(f"Whisper model folder {name_or_path} does not exist: give a local CTranslate2 "
+                         "model folder, or a model name (tiny, base, small...)")
     return name_or_path  # a hub name (tiny, small, large-v3, ...): downloaded when online
 
 

@@ -3,6 +3,8 @@ it, no traceback, and no output file (nor a temp file) left behind."""
 
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -359,3 +361,89 @@ def test_batch_manifest_with_a_quote_left_open(tmp_path):
     manifest.write_text('input,lang,output\na.mp4,en,"a.en.mp4\nb.mp4,en,b.en.mp4\n')
     result = CliRunner().invoke(main, ["batch", str(manifest), "-q"])
     assert result.exit_code == 2 and "jobs.csv line 2: not valid CSV" in result.output, result.output
+
+
+def test_outputs_that_are_folders_are_refused_before_any_work(tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    result = CliRunner().invoke(main, [str(SAMPLE), "--lang", "en", "-o", str(folder), "--work-dir",
+                                       str(tmp_path / "work"), "-q"])
+    assert result.exit_code == 2 and "is a folder" in result.output and "\n" not in result.output.strip()
+    assert not list(folder.iterdir()) and not (tmp_path / "work").exists()  # nothing ran, nothing written
+    report = tmp_path / "report"
+    report.mkdir()
+    out = tmp_path / "dubbed.mp4"
+    result = CliRunner().invoke(main, [str(SAMPLE), "--lang", "en", "-o", str(out), "--report", str(report), "-q"])
+    assert result.exit_code == 2 and "--report" in result.output and "is a folder" in result.output
+    assert not out.exists() and not list(tmp_path.glob("dubbed.*"))
+    subs = tmp_path / "lines.srt"
+    subs.write_text("1\n00:00:01,000 --> 00:00:02,000\nHello.\n")
+    track = tmp_path / "track.wav"
+    track.mkdir()
+    result = CliRunner().invoke(main, ["srt", str(subs), "-o", str(track), "-q"])
+    assert result.exit_code == 2 and "is a folder" in result.output
+
+
+@pytest.mark.parametrize("args, needle", [
+    ([], "give a video to dub"),
+    (["{sample}", "--lang", "en", "--device", "banana"], "'banana' is not a device"),
+    (["tts", "Hello.", "--seed", "-1", "-o", "{tmp}/x.wav"], "--seed"),
+    (["{sample}", "--lang", "en", "--asr-model", "/no/such/model", "-o", "{tmp}/x.mp4"],
+     "Whisper model folder /no/such/model does not exist"),
+])
+def test_bad_options_are_one_line(tmp_path, args, needle):
+    args = [a.format(sample=SAMPLE, tmp=tmp_path) for a in args]
+    run = subprocess.run([sys.executable, "-m", "dubber", *args], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 2, run.stderr
+    line = run.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line and needle.format(tmp=tmp_path) in line
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_a_gpu_asked_for_where_there_is_none_is_said(tmp_path):
+    import ctranslate2
+
+    if ctranslate2.get_cuda_device_count():
+        pytest.skip("this machine has a CUDA GPU")
+    run = subprocess.run([sys.executable, "-m", "dubber", "tts", "Hello there.", "--device", "cuda", "-o",
+                          str(tmp_path / "x.wav")], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0 and "no CUDA GPU is usable here: running on the CPU" in run.stderr
+    assert (tmp_path / "x.wav").is_file()
+
+
+def test_a_line_of_100000_characters_is_refused_in_bounded_memory(tmp_path):
+    """It used to be killed by the kernel at ~24 GB (the alignments grow with characters x
+    frames); now each way in says what is wrong, at once."""
+    import resource
+
+    text = "This is a long sentence that keeps going. " * 2400  # about 100,000 characters
+    subs = tmp_path / "long.srt"
+    subs.write_text(f"1\n00:00:01,000 --> 00:00:05,000\nHello.\n\n2\n00:00:06,000 --> 00:09:00,000\n{text}\n")
+    runs = [["tts", text, "-o", str(tmp_path / "line.wav")],
+            ["srt", str(subs), "-o", str(tmp_path / "track.wav")],
+            [str(SAMPLE), "--lang", "en", "--srt", str(subs), "-o", str(tmp_path / "dub.mp4"), "--work-dir",
+             str(tmp_path / "work")]]
+    needles = ["a line of 100,800 characters is longer than one line can be (1,500)",
+               "cue 2 of", "cue 2 of"]
+    for args, needle in zip(runs, needles):
+        # The child may use at most 3 GB: more would be the old failure.
+        run = subprocess.run([sys.executable, "-m", "dubber", *args, "-q"], capture_output=True, text=True,
+                             cwd=tmp_path, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (3 << 30,) * 2))
+        assert run.returncode == 2, run.stderr
+        assert needle in run.stderr and "split" in run.stderr and "\n" not in run.stderr.strip()
+    assert not [p for p in tmp_path.iterdir() if p.suffix in (".wav", ".mp4")]
+
+
+@pytest.mark.parametrize("out_name, flag, needle", [
+    ("dub.wav", "--keep-original", "drop --keep-original"),
+    ("dub.mp3", "--keep-original", "drop --keep-original"),
+    ("dub.m4a", "--subs", "drop --subs"),
+])
+def test_what_an_audio_dub_cannot_hold_is_refused(tmp_path, out_name, flag, needle):
+    audio = tmp_path / "speech.m4a"
+    ffmpeg("-i", str(SAMPLE), "-t", "4", "-vn", str(audio))
+    out = tmp_path / "out" / out_name
+    out.parent.mkdir()
+    result = CliRunner().invoke(main, [str(audio), "--lang", "en", "-o", str(out), "--work-dir",
+                                       str(tmp_path / "work"), "-q", flag])
+    assert_user_error(result, out, needle)

@@ -63,6 +63,19 @@ def test_gb18030_chinese(tmp_path):
     assert texts(put(tmp_path, text.encode("gb18030"))) == ["我用iPhone拍的，OK吗？"]
 
 
+def test_code_pages_are_scored_not_taken_in_order(tmp_path):
+    """Serbian in CP1251 has a byte (0x90, "ђ") CP1252 cannot decode: it was refused as not
+    text. Polish in CP1250 decodes as CP1252 too, with symbols inside its words."""
+    serbian = srt(("00:00:01,000", "00:00:02,000", "Добар дан, Ђорђе."), ("00:00:03,000", "00:00:04,000", "Љубица је овде."))
+    assert texts(put(tmp_path, serbian.encode("cp1251"))) == ["Добар дан, Ђорђе.", "Љубица је овде."]
+    polish = srt(("00:00:01,000", "00:00:02,000", "Był sobie pies, który łapał ptaki."))
+    assert texts(put(tmp_path, polish.encode("cp1250"))) == ["Był sobie pies, który łapał ptaki."]
+    czech = srt(("00:00:01,000", "00:00:02,000", "Příliš žluťoučký kůň úpěl ďábelské ódy."))
+    assert texts(put(tmp_path, czech.encode("cp1250"))) == ["Příliš žluťoučký kůň úpěl ďábelské ódy."]
+    french = srt(("00:00:01,000", "00:00:02,000", "Le père Noël, ça c'est très bien. Où est la forêt?"))
+    assert texts(put(tmp_path, french.encode("cp1252"))) == ["Le père Noël, ça c'est très bien. Où est la forêt?"]
+
+
 def test_cp1251_cyrillic(tmp_path):
     # Read as CP1252 these bytes are all accents ("Ïðèâåò"): spoken, that is gibberish.
     text = srt(("00:00:01,000", "00:00:02,000", "Привет, как дела?"), ("00:00:03,000", "00:00:04,000", "Всё хорошо."))

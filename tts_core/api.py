@@ -27,6 +27,9 @@ from .voice import load_audio
 
 # Lines whose text side is kept between planning a timeline and synthesising it.
 ANALYSES_KEPT = 64
+# The longest text one line may be. A minute of speech is about 900 characters; the models'
+# alignments grow with characters x frames, so 10,000 characters would need gigabytes.
+MAX_CHARACTERS = 1500
 
 __all__ = ["EMOTIONS", "TTS", "Speech"]
 
@@ -234,6 +237,9 @@ class TTS:
     def _analyse(self, text: str, seed: int, speaker_wav, voice_args: dict) -> Analysis:
         """The text side of a line, kept for the last few lines: a dub asks for each line's
         natural length when it plans the timeline, then synthesises the same line."""
+        if len(text) > MAX_CHARACTERS:
+            raise UnsupportedRequestError(f"a line of {len(text):,} characters is longer than one line can be "
+                                          f"({MAX_CHARACTERS:,}): split the text into lines")
         key = (text, seed, None if speaker_wav is None else str(speaker_wav),
                repr(sorted((k, v) for k, v in voice_args.items() if k.startswith("emotion"))))
         if key in self._analyses:

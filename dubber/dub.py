@@ -7,7 +7,9 @@ records it reads, so a change redoes only what depends on it."""
 from __future__ import annotations
 
 import functools
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from pipelines import asr, extract, mux, separate, synthesize, translate, whisper_model
@@ -173,9 +175,11 @@ def deliver(options: DubOptions, ws: Workspace, job: Job, spoken: str | None, ed
     subtitles, stems, the report and the project file review opens."""
     output, lang = Path(options.output), options.lang
     lines, mix = job.synthesis.lines, job.mix
-    with ws.step("mux"):
-        subs = write_subtitles(output, lines, job.transcript, lang, spoken)
-        track = subs[lang] if options.subs else None
+    with ws.step("mux"), tempfile.TemporaryDirectory(prefix=".dub-subs-", dir=output.parent) as staging:
+        # The subtitles are made beside the output but put in place only once it is: a run
+        # that fails leaves none of its files, and the earlier run's all.
+        staged = write_subtitles(Path(staging) / output.name, lines, job.transcript, lang, spoken)
+        track = staged[lang] if options.subs else None
         # Everything the muxed file is made from: a rerun that finds it unchanged skips the mux.
         key = stable_hash("mux", mux.VERSION, {"input": job.source.sha256, "mix": to_json(mix.mix, ws.root),
                                                "lang": lang, "spoken": spoken, "keep": options.keep_original,
@@ -183,6 +187,9 @@ def deliver(options: DubOptions, ws: Workspace, job: Job, spoken: str | None, ed
         if not still_delivered(output, key):
             mux.mux(Path(options.input), mix.mix, output, job.audio.has_video, lang,
                     keep_original=options.keep_original, source_lang=spoken, subtitles=track)
+        for code in staged:
+            for made, final in zip(subtitle_paths(Path(staging) / output.name, code), subtitle_paths(output, code)):
+                os.replace(made, final)
         if options.stems:
             write_stems(Path(options.stems), mix)
 
@@ -238,7 +245,10 @@ def stages(options: DubOptions, root: Path) -> list[Stage]:
 def _nothing_said(options: DubOptions, ws: Workspace, job: Job, source: Path, output: Path) -> dict:
     """No speech was found: fail, or with --allow-empty write the original's audio."""
     if not options.allow_empty:
-        raise InputError(f"no speech found in {source}: nothing to dub (--allow-empty outputs the original)")
+        tracks = probe(source).audio_streams
+        other = (f"; it has {tracks} audio tracks and dub hears the first: to dub track 2, remux it first "
+                 f"(ffmpeg -i IN -map 0:v? -map 0:a:1 -c copy OUT)") if tracks > 1 else ""
+        raise InputError(f"no speech found in {source}: nothing to dub (--allow-empty outputs the original){other}")
     language = job.transcript.language
     mux.mux(source, job.audio.audio, output, job.audio.has_video, language or "und")
     result = report_mod.build(options, language, ws.timings, ws.cached, [], job.audio.duration)

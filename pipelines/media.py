@@ -19,7 +19,7 @@ import numpy as np
 
 from tts_core.files import atomic_path
 
-from .errors import InputError, StageError, ToolMissingError
+from .errors import InputError, StageError, ToolMissingError, UserError
 
 
 @functools.lru_cache(maxsize=None)
@@ -30,11 +30,24 @@ def tool(name: str) -> str:
     return path
 
 
+def arg(path: str | Path) -> str:
+    """A file as ffmpeg is given it: absolute, so that "-dash.mp4" is not taken for an option
+    nor "take:2.mp4" for a protocol."""
+    return str(Path(path).absolute())
+
+
 def run_ffmpeg(args: list[str], what: str) -> None:
+    # errors="replace": a file name that is not UTF-8 comes back in ffmpeg's messages.
     proc = subprocess.run([tool("ffmpeg"), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, errors="replace")
+    detail = proc.stderr.strip().splitlines()
+    # ffmpeg 5 exits 0 when the disk fills while it writes the end of the file: the file is
+    # truncated all the same, so its messages are read, not only its exit code.
+    full = [line for line in detail if "No space left on device" in line or "Error writing trailer" in line]
+    if full:
+        raise UserError(f"ffmpeg could not {what} ({full[0].strip()}): the output's disk is full; free some space "
+                        "or choose another -o")
     if proc.returncode != 0:
-        detail = proc.stderr.strip().splitlines()
         raise StageError(f"ffmpeg failed to {what}: {detail[-1] if detail else 'exit ' + str(proc.returncode)}")
 
 
@@ -48,6 +61,7 @@ class MediaInfo:
     audio_duration: float | None
     audio_channels: int
     audio_rate: int
+    audio_streams: int = 1  # dub reads the first
 
 
 def probe(path: str | Path) -> MediaInfo:
@@ -66,8 +80,8 @@ def probe(path: str | Path) -> MediaInfo:
 def _probe(path: Path, size: int, mtime_ns: int) -> MediaInfo:
     """ffprobe once per file version in a process (a stage-major batch enters a dub once per stage)."""
     proc = subprocess.run(
-        [tool("ffprobe"), "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)],
-        capture_output=True, text=True,
+        [tool("ffprobe"), "-v", "error", "-print_format", "json", "-show_format", "-show_streams", arg(path)],
+        capture_output=True, text=True, errors="replace",
     )
     if proc.returncode != 0:
         detail = proc.stderr.strip().splitlines()
@@ -95,13 +109,14 @@ def _probe(path: Path, size: int, mtime_ns: int) -> MediaInfo:
         audio_duration=seconds(audio[0]) if audio else None,
         audio_channels=int(audio[0].get("channels", 0)) if audio else 0,
         audio_rate=int(audio[0].get("sample_rate", 0)) if audio else 0,
+        audio_streams=len(audio),
     )
 
 
 def _decode(path: str | Path, sample_rate: int, channels: int, output: list[str]) -> bytes:
     """Run ffmpeg on the first audio stream; its stdout. A file that will not decode is the user's to fix."""
     proc = subprocess.run(
-        [tool("ffmpeg"), "-nostdin", "-y", "-v", "error", "-i", str(path), "-map", "0:a:0",
+        [tool("ffmpeg"), "-nostdin", "-y", "-v", "error", "-i", arg(path), "-map", "0:a:0",
          "-ac", str(channels), "-ar", str(sample_rate), *output],
         capture_output=True,
     )
@@ -121,7 +136,7 @@ def decode_audio(path: str | Path, sample_rate: int, channels: int = 1) -> np.nd
 def decode_to_wav(path: str | Path, wav: str | Path, sample_rate: int, channels: int) -> None:
     """Decode the first audio stream straight into a 16-bit PCM WAV: hours of audio never
     pass through memory. ``wav`` is overwritten (give it a temp path; see ``atomic_path``)."""
-    _decode(path, sample_rate, channels, ["-f", "wav", "-acodec", "pcm_s16le", str(wav)])
+    _decode(path, sample_rate, channels, ["-f", "wav", "-acodec", "pcm_s16le", arg(wav)])
 
 
 @dataclass(frozen=True)

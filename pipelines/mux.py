@@ -15,7 +15,7 @@ from tts_core.files import atomic_path
 
 from .errors import UserError
 from .languages import iso639_2
-from .media import run_ffmpeg, tool
+from .media import arg, run_ffmpeg, tool
 
 VERSION = "1"
 AUDIO_CODECS = {".mp4": "aac", ".m4a": "aac", ".mov": "aac", ".mkv": "aac", ".webm": "libopus",
@@ -58,13 +58,13 @@ def _trial(source: Path, suffix: str, has_video: bool) -> subprocess.CompletedPr
     """ffmpeg writing the first half second of the picture, and silence, as a ``suffix`` file."""
     with tempfile.TemporaryDirectory(prefix="dub-mux-") as folder:
         # Several frames, not one: MP3 takes a single frame as cover art but refuses a moving picture.
-        picture = ["-i", str(source)] if has_video else []
+        picture = ["-i", arg(source)] if has_video else []
         copy = ["-map", "0:v:0", "-c:v", "copy"] if has_video else []
         return subprocess.run(
             [tool("ffmpeg"), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *picture,
              "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", *copy, "-map", f"{int(has_video)}:a:0",
              "-c:a", AUDIO_CODECS.get(suffix, "aac"), "-t", "0.5", str(Path(folder) / f"trial{suffix}")],
-            capture_output=True, text=True)
+            capture_output=True, text=True, errors="replace")
 
 
 def mux(source: Path, mix_wav: Path, output: Path, has_video: bool, lang: str, *, keep_original: bool = False,
@@ -87,11 +87,11 @@ def mux(source: Path, mix_wav: Path, output: Path, has_video: bool, lang: str, *
                 if suffix not in SUBTITLE_CODECS:
                     raise UserError(f"{suffix} cannot carry a subtitle track: use .mp4 or .mkv, or drop --subs")
                 maps += ["-map", "2:s:0"]
-                subs = ["-i", str(subtitles)]
+                subs = ["-i", arg(subtitles)]
                 tags += ["-c:s", SUBTITLE_CODECS[suffix], "-metadata:s:s:0", f"language={iso639_2(lang)}"]
-            run_ffmpeg(["-i", str(source), "-i", str(mix_wav), *subs, *maps, "-c:v", "copy", "-c:a:0", codec,
-                        *bitrate, *original, "-disposition:a:0", "default", "-map_metadata", "0", *tags, str(tmp)],
+            run_ffmpeg(["-i", arg(source), "-i", arg(mix_wav), *subs, *maps, "-c:v", "copy", "-c:a:0", codec,
+                        *bitrate, *original, "-disposition:a:0", "default", "-map_metadata", "0", *tags, arg(tmp)],
                        "mux the dubbed audio")
         else:
-            run_ffmpeg(["-i", str(mix_wav), "-c:a", codec, *bitrate, *tags, str(tmp)], "write the dubbed audio")
+            run_ffmpeg(["-i", arg(mix_wav), "-c:a", codec, *bitrate, *tags, arg(tmp)], "write the dubbed audio")
     return output

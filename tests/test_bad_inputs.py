@@ -2,9 +2,11 @@
 it, no traceback, and no output file (nor a temp file) left behind."""
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -447,3 +449,79 @@ def test_what_an_audio_dub_cannot_hold_is_refused(tmp_path, out_name, flag, need
     result = CliRunner().invoke(main, [str(audio), "--lang", "en", "-o", str(out), "--work-dir",
                                        str(tmp_path / "work"), "-q", flag])
     assert_user_error(result, out, needle)
+
+
+def test_a_long_output_name_is_written(tmp_path):
+    """The temporary name beside it must fit in a file name too (255 bytes)."""
+    out = tmp_path / ("x" * 246 + ".wav")
+    result = CliRunner().invoke(main, ["tts", "Hello there.", "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+def test_file_names_that_look_like_options_or_are_not_utf8(tmp_path, monkeypatch):
+    from pipelines.media import probe
+
+    monkeypatch.chdir(tmp_path)
+    ffmpeg("-i", str(SAMPLE), "-t", "2", "-vn", str(tmp_path / "-dash.m4a"))
+    assert probe(Path("-dash.m4a")).has_audio  # not given to ffprobe as an option
+    broken = os.fsdecode(b"\xff\xfebroken.mp4")
+    (tmp_path / broken).write_bytes(SAMPLE.read_bytes()[:5000])
+    run = subprocess.run([sys.executable, "-m", "dubber", "video", "--lang", "en", "-o", "out.mp4", "-q", "--",
+                          os.fsencode(broken)], capture_output=True, cwd=tmp_path)
+    assert run.returncode == 2 and b"Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_a_full_disk_is_not_a_success(tmp_path, monkeypatch):
+    """ffmpeg 5 exits 0 after "Error writing trailer: No space left on device", leaving a
+    truncated file: what it says is read, not only its exit code. (The disk cannot be filled
+    here: an ffmpeg that behaves as ffmpeg 5 does on a full disk stands in for it.)"""
+    from pipelines import media
+    from pipelines.errors import UserError
+
+    fake = tmp_path / "bin" / "ffmpeg"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho '[out#0/mp4 @ 0x5581] Error writing trailer: No space left on device' >&2\n"
+                    "exit 0\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    media.tool.cache_clear()
+    try:
+        with pytest.raises(UserError, match="disk is full"):
+            media.run_ffmpeg(["-i", "in.wav", "out.mp4"], "write the dubbed audio")
+    finally:
+        media.tool.cache_clear()
+
+
+def test_a_failed_run_writes_no_subtitles(tmp_path, monkeypatch):
+    """The subtitles beside the output are put in place with it, only once it is written."""
+    from pipelines import mux
+    from pipelines.errors import StageError
+
+    subs = tmp_path / "mine.srt"
+    subs.write_text("1\n00:00:01,000 --> 00:00:02,500\nHello there.\n")
+    out = tmp_path / "out" / "dub.mp4"
+    out.parent.mkdir()
+    earlier = out.with_name("dub.en.srt")
+    earlier.write_text("an earlier run's subtitles")
+
+    def broken(*args, **kwargs):
+        raise StageError("ffmpeg failed to mux the dubbed audio: simulated")
+
+    monkeypatch.setattr(mux, "mux", broken)
+    result = CliRunner().invoke(main, [str(SAMPLE), "--lang", "en", "--srt", str(subs), "--separator", "none",
+                                       "-o", str(out), "--work-dir", str(tmp_path / "work"), "-q"])
+    assert result.exit_code == 1 and "simulated" in result.output
+    assert sorted(p.name for p in out.parent.iterdir()) == ["dub.en.srt"]
+    assert earlier.read_text() == "an earlier run's subtitles"
+
+
+def test_speech_on_another_audio_track_is_hinted(tmp_path):
+    two = tmp_path / "two.mkv"
+    subprocess.run([shutil.which("ffmpeg"), "-v", "error", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-i",
+                    str(SAMPLE), "-map", "1:v", "-map", "0:a", "-map", "1:a", "-t", "6", "-c:v", "copy", str(two)],
+                   check=True)
+    result, out = dub(tmp_path, two, "--separator", "none")
+    assert_user_error(result, out, "no speech found")
+    assert "it has 2 audio tracks" in result.output and "-map 0:a:1" in result.output

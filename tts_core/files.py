@@ -38,7 +38,10 @@ def atomic_path(final: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it into place only on success."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix or final.suffix, dir=final.parent)
+    # The temporary name starts with the final one, cut so that it stays within the 255 bytes a
+    # file name may have however long the final name is (mkstemp adds 8 characters and a dot).
+    stem = final.name.encode()[:120].decode(errors="ignore")
+    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=(suffix or final.suffix)[:16], dir=final.parent)
     tmp_path = Path(tmp)
     try:  # everything after mkstemp inside the try: a Ctrl-C here must not leave the file behind
         os.close(fd)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.asr import check_language
 from pipelines.errors import InputError, UserError
 
 from .paths import check_folder, check_not_inputs
@@ -50,7 +51,8 @@ def speak_line(options: LineOptions):
     if options.duration is not None and options.duration > MAX_LINE_SECONDS:
         raise UserError(f"--duration {options.duration:g} is longer than one line can be ({MAX_LINE_SECONDS} s): "
                         "split the text into lines (dub srt speaks a whole script)")
-    engine = TTS.from_pretrained(options.tts, voice=options.voice, device=options.device, lang=options.lang,
+    lang = check_language(options.lang) if options.lang is not None else None  # "" or "xx" is refused, not ignored
+    engine = TTS.from_pretrained(options.tts, voice=options.voice, device=options.device, lang=lang,
                                  **({"fast": True} if options.tts_fast else {}))
     tokens, scale = options.target_tokens, options.duration_scale
     if tokens is not None and tokens > MAX_LINE_SECONDS * engine.token_rate:

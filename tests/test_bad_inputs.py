@@ -390,6 +390,7 @@ def test_outputs_that_are_folders_are_refused_before_any_work(tmp_path):
     ([], "give a video to dub"),
     (["{sample}", "--lang", "en", "--device", "banana"], "'banana' is not a device"),
     (["tts", "Hello.", "--seed", "-1", "-o", "{tmp}/x.wav"], "--seed"),
+    (["tts", "Hello.", "--lang", "", "-o", "{tmp}/x.wav"], "unknown language ''"),
     (["{sample}", "--lang", "en", "--asr-model", "/no/such/model", "-o", "{tmp}/x.mp4"],
      "Whisper model folder /no/such/model does not exist"),
 ])

@@ -24,7 +24,7 @@ from . import report as report_mod
 from .config import DubOptions
 from pipelines.errors import InputError, UserError
 from pipelines.media import probe
-from .project import Edit, Project, delivered, edited_texts, project_path, still_delivered
+from .project import Edit, Project, delivered, project_path, read_project
 from .paths import check_creatable, check_folder, check_not_inputs, same_file
 from .runner import Progress, SilentProgress, Workspace
 
@@ -156,7 +156,10 @@ def dub_video(options: DubOptions, progress: Progress | None = None, until: str 
     if cues is not None:  # your own subtitles are what gets said: no transcription or translation
         job = job.replace(translation=Translation("subtitles", [
             Line.from_dict({**seg, "source_text": ""}) for seg in cues_to_segments(cues)]))
-    edited = edited_texts(output, job.source.sha256)  # review's edits, kept by a rerun
+    # The project file of an earlier dub of this output, read once: review's edited texts are
+    # kept by a rerun, and an output nothing has touched since is not muxed again.
+    previous = read_project(output)
+    edited = previous.edited_texts(job.source.sha256) if previous else {}
     for stage in stages(options, ws.root):
         if beyond(stage):
             return partial()
@@ -167,12 +170,15 @@ def dub_video(options: DubOptions, progress: Progress | None = None, until: str 
             return _nothing_said(options, ws, job, source, output)
 
     spoken = job.transcript.language if job.transcript else source_lang
-    return deliver(options, ws, job, spoken)
+    # Their audio was just made from the edited texts: what review kept is the text alone.
+    return deliver(options, ws, job, spoken, previous, {i: Edit(changes={"text": t}) for i, t in edited.items()})
 
 
-def deliver(options: DubOptions, ws: Workspace, job: Job, spoken: str | None, edits: dict | None = None) -> dict:
+def deliver(options: DubOptions, ws: Workspace, job: Job, spoken: str | None, previous: Project | None,
+            edits: dict[int, Edit]) -> dict:
     """The end of a dub (and of a review's render): the video muxed with the new mix, its
-    subtitles, stems, the report and the project file review opens."""
+    subtitles, stems, the report and the project file review opens (with ``edits``).
+    ``previous`` is the project file already beside the output, if any."""
     output, lang = Path(options.output), options.lang
     lines, mix = job.synthesis.lines, job.mix
     with ws.step("mux"), tempfile.TemporaryDirectory(prefix=".dub-subs-", dir=output.parent) as staging:
@@ -184,7 +190,7 @@ def deliver(options: DubOptions, ws: Workspace, job: Job, spoken: str | None, ed
         key = stable_hash("mux", mux.VERSION, {"input": job.source.sha256, "mix": to_json(mix.mix, ws.root),
                                                "lang": lang, "spoken": spoken, "keep": options.keep_original,
                                                "subs": sha256_file(track) if track else None})
-        if not still_delivered(output, key):
+        if previous is None or not previous.still_delivered(output, key):
             mux.mux(Path(options.input), mix.mix, output, job.audio.has_video, lang,
                     keep_original=options.keep_original, source_lang=spoken, subtitles=track)
         for code in staged:
@@ -196,8 +202,7 @@ def deliver(options: DubOptions, ws: Workspace, job: Job, spoken: str | None, ed
     result = report_mod.build(options, spoken, ws.timings, ws.cached, lines, job.audio.duration, mix)
     if options.report:
         report_mod.write(Path(options.report), result)
-    kept = edits if edits is not None else _text_edits(output, job.source.sha256)
-    Project(project_path(output), _absolute(result, ws.root), job.source.sha256, kept,
+    Project(project_path(output), _absolute(result, ws.root), job.source.sha256, edits,
             delivered(output, key)).write()
     return result
 
@@ -210,11 +215,6 @@ def _absolute(report: dict, work_root: Path) -> dict:
         if options.get(name):
             options[name] = str(Path(options[name]).resolve())
     return {**report, "input": options["input"], "output": options["output"], "options": options}
-
-
-def _text_edits(output: Path, sha256: str) -> dict[int, Edit]:
-    """A rerun keeps the texts edited in review; their audio was just made from them."""
-    return {i: Edit(changes={"text": text}) for i, text in edited_texts(output, sha256).items()}
 
 
 def with_edits(job: Job, texts: dict[int, str]) -> Job:

@@ -78,9 +78,22 @@ class Project:
                 **({"delivered": self.delivered} if self.delivered else {})}
         write_text_atomic(self.path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
-    def edited_texts(self) -> dict[int, str]:
-        """Each reviewed line's text (after a render the report has it too; the translator does not)."""
+    def edited_texts(self, source_sha256: str) -> dict[int, str]:
+        """Each reviewed line's text (after a render the report has it too; the translator
+        does not), when the project was made from this input (another input's edits are not
+        this one's)."""
+        if self.source_sha256 != source_sha256:
+            return {}
         return {i: e.text() for i, e in self.edits.items() if e.text() is not None}
+
+    def still_delivered(self, output: Path, key: str) -> bool:
+        """Whether ``output`` is the file a dub wrote from ``key`` and nothing has touched since."""
+        if not self.delivered or self.delivered.get("key") != key:
+            return False
+        try:
+            return delivered(output, key) == self.delivered
+        except OSError:
+            return False
 
 
 def read_project(output: Path) -> Project | None:
@@ -98,21 +111,3 @@ def delivered(output: Path, key: str) -> dict:
     """The record of an output just written from ``key``."""
     st = Path(output).stat()
     return {"key": key, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-
-
-def still_delivered(output: Path, key: str) -> bool:
-    """Whether ``output`` is the file a dub wrote from ``key`` and nothing has touched since."""
-    project = read_project(output)
-    if project is None or not project.delivered or project.delivered.get("key") != key:
-        return False
-    try:
-        return delivered(output, key) == project.delivered
-    except OSError:
-        return False
-
-
-def edited_texts(output: Path, source_sha256: str) -> dict[int, str]:
-    """The texts edited in review for this output, when it was made from this input (a
-    project file that is missing, unreadable or of another input has none)."""
-    project = read_project(output)
-    return project.edited_texts() if project and project.source_sha256 == source_sha256 else {}

@@ -113,8 +113,9 @@ class Workspace:
         self.progress.stage(name, cached=False)
         start = time.perf_counter()
         yield
-        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
-        self.progress.done(name, self.timings[name])
+        seconds = time.perf_counter() - start
+        self.timings[name] = self.timings.get(name, 0.0) + seconds
+        self.progress.done(name, seconds)
 
     def item_path(self, group: str, key: dict, suffix: str) -> Path:
         """A per-item cache file (one dubbed line), keyed so an edited line alone is redone."""

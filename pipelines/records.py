@@ -47,13 +47,16 @@ class Record:
 
 
 def to_json(value: Any, folder: Path | None = None) -> Any:
-    """Records, paths and containers of them as JSON values; paths under ``folder`` relative to it."""
+    """Records, option dataclasses, paths and containers of them as JSON values; paths under
+    ``folder`` relative to it."""
     return _out(value, folder)
 
 
 def _out(value: Any, folder: Path | None) -> Any:
     if isinstance(value, Record):
         return value.to_dict(folder)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # options: FitOptions, MixOptions...
+        return _out(dataclasses.asdict(value), folder)
     if isinstance(value, Path):
         if folder is not None and value.is_relative_to(folder):
             return str(value.relative_to(folder))

@@ -225,21 +225,19 @@ def remix(source_wav: Path | None, background_wav: Path | None, dialogue_wav: Pa
         target = -23.0  # a silent source: fall back to the EBU R128 broadcast level
     # The limiter aims a little under the ceiling: lossy encoders (AAC) overshoot peaks.
     ceiling = options.true_peak - CODEC_HEADROOM_DB
-    gain_db = 0.0
+    # The mix's gain: held from an earlier mix, found to reach the target, or none (the
+    # voice's own level: only the limiter touches it). lufs None: measured once written.
+    gain_db, lufs, measured = 0.0, None, float("nan")
     if hold is not None:
         gain_db = hold[1]
-        mix_gain = loudness.gain_factor(gain_db)
-        measured = loudness.loudness_of(mixed(), rate) if target is not None else float("nan")
-        stem_gain = loudness.gain_factor(target - measured) if np.isfinite(measured) else np.float32(1.0)
-        lufs = None
+        if target is not None:
+            measured = loudness.loudness_of(mixed(), rate)
     elif target is not None:
         found = loudness.level(mixed, rate, target, ceiling)
-        mix_gain, lufs, measured, gain_db = found.factor, found.lufs, found.measured, found.gain_db
-        # Stems get the same overall gain, so dialogue + M&E adds up to the mix (before limiting).
-        stem_gain = loudness.gain_factor(target - measured) if np.isfinite(measured) else np.float32(1.0)
-    else:  # the voice's own level: only the limiter touches it
-        mix_gain = stem_gain = np.float32(1.0)
-        lufs = None
+        gain_db, lufs, measured = found.gain_db, found.lufs, found.measured
+    mix_gain = loudness.gain_factor(gain_db)
+    # Stems get the same overall gain, so dialogue + M&E adds up to the mix (before limiting).
+    stem_gain = loudness.gain_factor(target - measured) if np.isfinite(measured) else np.float32(1.0)
     peak = _write(folder, stems(), rate, channels, mix_gain, stem_gain, ceiling)
     if lufs is None:  # measured on what was written, limiter included
         lufs = loudness.loudness_of(read_wav_blocks(folder / "mix.wav", block), rate)

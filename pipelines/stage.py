@@ -14,7 +14,7 @@ regenerates one line that way).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -67,17 +67,5 @@ class Stage(ABC):
         return job.replace(**{self.output: record})
 
     def cache_key(self, job: Job) -> dict[str, Any]:
-        return {"in": self.key(job), "options": _plain(self.options())}
-
-
-def _plain(value: Any) -> Any:
-    """Options as JSON: dataclasses as dicts, paths as strings."""
-    if hasattr(value, "__dataclass_fields__"):
-        return _plain(asdict(value))
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
+        """What the runner hashes (turned into JSON by ``records.to_json``)."""
+        return {"in": self.key(job), "options": self.options()}

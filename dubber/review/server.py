@@ -124,19 +124,17 @@ def create_app(review: Review, token: str) -> Starlette:
             return _error(exc)
         return await call(review.edit, index, start=start, end=end, **words)
 
-    async def regenerate(request: Request):
-        try:
-            index = _index(request)
-        except ReviewError as exc:
-            return _error(exc)
-        return await call(review.regenerate, index)
+    def line_action(action):
+        """An endpoint that runs ``action(index)`` on the line the path names (regenerate, undo)."""
 
-    async def undo(request: Request):
-        try:
-            index = _index(request)
-        except ReviewError as exc:
-            return _error(exc)
-        return await call(review.undo, index)
+        async def endpoint(request: Request):
+            try:
+                index = _index(request)
+            except ReviewError as exc:
+                return _error(exc)
+            return await call(action, index)
+
+        return endpoint
 
     async def render(request: Request):
         try:
@@ -166,8 +164,8 @@ def create_app(review: Review, token: str) -> Starlette:
         Route("/api/dub", state),
         Route("/api/waveform", waveform),
         Route("/api/lines/{index}", edit, methods=["POST"]),
-        Route("/api/lines/{index}/regenerate", regenerate, methods=["POST"]),
-        Route("/api/lines/{index}/undo", undo, methods=["POST"]),
+        Route("/api/lines/{index}/regenerate", line_action(review.regenerate), methods=["POST"]),
+        Route("/api/lines/{index}/undo", line_action(review.undo), methods=["POST"]),
         Route("/api/render", render, methods=["POST"]),
         Route("/media/line/{index}", line_audio),
         Route("/media/{name}", media),

@@ -21,7 +21,7 @@ from pipelines.stage import Job
 from pipelines.stages import Extract, Remix, Separate, Synthesize
 
 from ..config import DubOptions
-from ..project import Edit, Project, project_path
+from ..project import Edit, Project, project_path, read_project
 from ..runner import SilentProgress, Workspace
 
 
@@ -93,7 +93,7 @@ class Review:
                 "tts": self.options.tts, "speakers": self.speakers(), "emotions": self.emotions(), "lines": [
                     {**line, "edited": i in self.project.edits and bool(self.project.edits[i].to_dict()),
                      "takes": len(self.project.edits[i].takes) if i in self.project.edits else 0,
-                     "pending": self._pending(i, line)}
+                     "pending": self._pending(i)}
                     for i, line in enumerate(self.lines())],
                 "render": dict(self.render_state)}
 
@@ -107,7 +107,7 @@ class Review:
                     found[line["speaker"]] = line["reference"]
         return found
 
-    def _pending(self, index: int, line: dict) -> bool:
+    def _pending(self, index: int) -> bool:
         """Changed since the line's audio was made: it needs regenerating before a render."""
         edit = self.project.edits.get(index)
         take = self.take(index)
@@ -228,6 +228,7 @@ class Review:
         project follow. A second render while one runs is refused."""
         if not self._render_lock.acquire(blocking=False):
             raise Busy("a render is already running: wait for it to finish")
+        self.render_state.update(running=True, stage="starting", error=None, output=None)
         return self._render(output)
 
     def start_render(self, output: Path | None = None) -> None:
@@ -245,10 +246,10 @@ class Review:
         threading.Thread(target=work, daemon=True).start()
 
     def _render(self, output: Path | None) -> dict:
-        """The render itself; the caller holds the render lock, released here."""
+        """The render itself; the caller holds the render lock (released here) and has marked
+        the render as running."""
         try:
-            self.render_state.update(running=True, stage="starting", error=None, output=None)
-            pending = [i for i, line in enumerate(self.lines()) if self._pending(i, line)]
+            pending = [i for i in range(len(self.project.report["segments"])) if self._pending(i)]
             if pending:
                 raise ReviewError(f"line {pending[0]} was edited but not regenerated: regenerate it (or undo) first")
             target = Path(output) if output else self.output
@@ -264,7 +265,8 @@ class Review:
             job = ws.run_stage(Remix(self.options.mix, hold), job)
             options = replace(self.options, output=target)
             with self._lock:
-                result = deliver(options, ws, job, self.project.report.get("source_lang"), edits=self.project.edits)
+                result = deliver(options, ws, job, self.project.report.get("source_lang"),
+                                 self.project if target == self.output else read_project(target), self.project.edits)
                 self.project = Project.read(project_path(target))
             self.render_state.update(output=str(target))
             return result

@@ -199,7 +199,8 @@ def deliver(options: DubOptions, ws: Workspace, job: Job, spoken: str | None, pr
         if options.stems:
             write_stems(Path(options.stems), mix)
 
-    result = report_mod.build(options, spoken, ws.timings, ws.cached, lines, job.audio.duration, mix)
+    result = report_mod.build(options, spoken, ws.timings, ws.cached, lines, job.audio.duration, mix,
+                              translator=job.translation.translator if job.translation is not None else None)
     if options.report:
         report_mod.write(Path(options.report), result)
     Project(project_path(output), _absolute(result, ws.root), job.source.sha256, edits,

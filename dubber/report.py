@@ -13,7 +13,9 @@ KEEP = ("index", "start", "end", "source_text", "text", "audio_duration", "tempo
 
 
 def build(options, source_lang: str | None, stages: dict[str, float], cached: dict[str, bool],
-          lines: list[SpokenLine], duration: float, mix: Mix | None = None) -> dict:
+          lines: list[SpokenLine], duration: float, mix: Mix | None = None, translator: str | None = None) -> dict:
+    """``translator``: the one the translate stage ran (a chain is named by its hops); each line's
+    ``translated_by`` names what made it, which differs where a fallback stepped in."""
     segments = []
     for record in lines:
         line = record.to_dict()
@@ -28,6 +30,7 @@ def build(options, source_lang: str | None, stages: dict[str, float], cached: di
         "output": str(options.output),
         "lang": options.lang,
         "source_lang": source_lang,
+        **({"translator": translator} if translator else {}),
         "duration": duration,
         "stages": {k: round(v, 3) for k, v in stages.items()},
         "cached": cached,

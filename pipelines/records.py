@@ -157,7 +157,7 @@ class Line(Record):
     end: float
     source_text: str
     text: str
-    translated_by: str | None = None  # when a fallback translator, not the stage's, made it
+    translated_by: str | None = None  # the translator or chain that made it (a fallback when not the stage's)
     speaker: str | None = None
     reference: str | None = None  # a clip of the speaker's voice the TTS may follow
 

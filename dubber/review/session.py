@@ -89,7 +89,8 @@ class Review:
     def state(self) -> dict:
         report = self.project.report
         return {"input": report["input"], "output": report["output"], "lang": report["lang"],
-                "source_lang": report.get("source_lang"), "duration": report["duration"],
+                "source_lang": report.get("source_lang"), "translator": report.get("translator"),
+                "duration": report["duration"],
                 "tts": self.options.tts, "speakers": self.speakers(), "emotions": self.emotions(), "lines": [
                     {**line, "edited": i in self.project.edits and bool(self.project.edits[i].to_dict()),
                      "takes": len(self.project.edits[i].takes) if i in self.project.edits else 0,

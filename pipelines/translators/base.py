@@ -36,6 +36,7 @@ class Translator:
     offline: ClassVar[bool] = True  # works with no network, from installed packages only
     from_audio: ClassVar[bool] = False  # translates each line's audio, not its text
     can_rewrite: ClassVar[bool] = False
+    fits_slots: ClassVar[bool] = False  # translates to each line's slot length (``_translate_to_fit``)
     pairs: ClassVar[frozenset[tuple[str, str]] | None] = None  # None: see covers()
 
     def __init__(self, options: TranslatorOptions | None = None, device: str = "cpu"):
@@ -57,8 +58,11 @@ class Translator:
     def check(cls, source: str, target: str, options: TranslatorOptions) -> None:
         """Raise a BackendError saying how to fix it when the backend cannot run here."""
 
-    def translate(self, texts: list[str], source: str, target: str) -> list[str]:
-        """One translation per input line, in order; blank lines stay blank."""
+    def translate(self, texts: list[str], source: str, target: str, slots: list[float] | None = None,
+                  context: list[str] | None = None) -> list[str]:
+        """One translation per input line, in order; blank lines stay blank. ``slots`` (seconds
+        each line is spoken in) and ``context`` (the whole transcript these lines are part of)
+        reach a backend that ``fits_slots``; the others translate the words alone."""
         if not self.covers(source, target):
             raise BackendError(f"translator {self.name!r} cannot translate {source!r} to {target!r}: "
                                f"it covers {self.coverage()}")
@@ -66,7 +70,12 @@ class Translator:
         todo = [i for i, line in enumerate(lines) if line]
         out = [""] * len(lines)
         if todo:
-            done = self._translate([lines[i] for i in todo], source, target)
+            if self.fits_slots and slots is not None:
+                whole = [one_line(t) for t in context] if context else [lines[i] for i in todo]
+                done = self._translate_to_fit([lines[i] for i in todo], [slots[i] for i in todo], whole,
+                                              source, target)
+            else:
+                done = self._translate([lines[i] for i in todo], source, target)
             if len(done) != len(todo):  # a backend bug, not the user's
                 raise RuntimeError(f"{self.name} returned {len(done)} lines for {len(todo)}")
             for i, text in zip(todo, done):
@@ -74,6 +83,10 @@ class Translator:
         return out
 
     def _translate(self, texts: list[str], source: str, target: str) -> list[str]:
+        raise NotImplementedError
+
+    def _translate_to_fit(self, texts: list[str], slots: list[float], context: list[str], source: str,
+                          target: str) -> list[str]:
         raise NotImplementedError
 
     def rewrite(self, text: str, source_text: str, target: str, factor: float) -> str:

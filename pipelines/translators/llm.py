@@ -11,6 +11,7 @@ import re
 
 from ..errors import BackendError
 from ..languages import language_name
+from ..speaking import natural_seconds, syllable_budget, syllables
 from .base import Translator, one_line
 from .http import NO_URL, ChatEndpoint
 
@@ -19,6 +20,24 @@ You translate film and video dialogue from {source} to {target} for dubbing.
 Translate each numbered line faithfully: keep its meaning, tone, register and names, and keep it about as \
 long as the original, since it is spoken in the same time slot. Do not merge, split, skip or explain lines.
 Answer with JSON only: {{"translations": ["...", "..."]}} holding exactly {count} strings, in the order of the lines."""
+
+_FIT_PROMPT = """\
+You translate film and video dialogue from {source} to {target} for dubbing. Each dubbed line is spoken in the \
+original line's time slot, so besides its meaning, tone, register and names it must fit its slot: every line \
+comes with its slot in seconds and about how many syllables fit it at a natural pace. Stay near that count: \
+prefer shorter words and drop filler rather than meaning; never add what the original does not say.
+Do not merge, split, skip or explain lines. The whole dialogue is given first for context; translate only the \
+lines asked for. Answer with JSON only: {{"translations": ["...", "..."]}} holding exactly {count} strings, \
+in the order of the lines asked for."""
+
+_REFIT_PROMPT = """\
+You adapt dubbing lines in {target}. Each line below was translated from {source} but takes too long to say in \
+its time slot. Give each again in about the syllables stated, keeping what the original says.
+Answer with JSON only: {{"translations": ["...", "..."]}} holding exactly {count} strings, in order."""
+
+# A draft whose natural length is more than this over its slot is asked for again, once: the fit
+# planner then speaks up to 1.2x faster and can borrow silence, so a small overshoot is fine.
+REFIT_ABOVE = 1.15
 
 _REWRITE_PROMPT = """\
 You adapt dubbing lines in {target}. Rewrite the line so that, spoken, it is about {factor:.2f} times as long \
@@ -32,6 +51,7 @@ class LLM(Translator):
     name = "llm"
     offline = False  # a local server counts, but it has to be started and named (--llm-url)
     can_rewrite = True
+    fits_slots = True
 
     @classmethod
     def check(cls, source, target, options):
@@ -68,6 +88,42 @@ class LLM(Translator):
             raise BackendError(f"the LLM at {self.options.llm_url} gave no usable translation of {texts[0]!r}: "
                                "try another --llm-model")
         return [self._batch([text], source, target)[0] for text in texts]  # lost alignment: a line at a time
+
+    # -- translation to the slot (isochrony-aware: the length is asked for, then checked) --
+    def _translate_to_fit(self, texts, slots, context, source, target):
+        names = {"source": language_name(source), "target": language_name(target)}
+        dialogue = "\n".join(f"{n}. {text}" for n, text in enumerate(context, 1))
+        out: list[str] = []
+        step = max(1, self.options.batch_size)
+        for i in range(0, len(texts), step):
+            batch, seconds = texts[i:i + step], slots[i:i + step]
+            asked = "\n".join(f"{n}. [{s:.1f} s, about {syllable_budget(s, target)} syllables] {text}"
+                              for n, (text, s) in enumerate(zip(batch, seconds), 1))
+            user = f"The whole dialogue:\n{dialogue}\n\nTranslate these lines:\n{asked}"
+            drafts = parse_lines(self.chat(_FIT_PROMPT.format(count=len(batch), **names), user), len(batch))
+            if drafts is None:  # the model lost the count: translate the plain way
+                drafts = self._batch(batch, source, target)
+            out.extend(self._refit(batch, drafts, seconds, source, target))
+        return out
+
+    def _refit(self, originals, drafts, slots, source, target):
+        """Drafts too long for their slots asked for again, once, with the count each has."""
+        long = [i for i, (draft, s) in enumerate(zip(drafts, slots))
+                if draft and natural_seconds(draft, target) > REFIT_ABOVE * s]
+        if not long:
+            return drafts
+        user = "\n".join(
+            f"{n}. [{slots[i]:.1f} s: about {syllable_budget(slots[i], target)} syllables; this one has about "
+            f"{syllables(drafts[i], target)}] {drafts[i]}\n   (original: {originals[i]})"
+            for n, i in enumerate(long, 1))
+        names = {"source": language_name(source), "target": language_name(target)}
+        again = parse_lines(self.chat(_REFIT_PROMPT.format(count=len(long), **names), user), len(long))
+        out = list(drafts)
+        for i, line in zip(long, again or []):
+            # Kept only when it is closer to the slot: a model asked to shorten sometimes does not.
+            if line and abs(natural_seconds(line, target) - slots[i]) < abs(natural_seconds(drafts[i], target) - slots[i]):
+                out[i] = line
+        return out
 
     def rewrite(self, text: str, source_text: str, target: str, factor: float) -> str:
         if not factor > 0:

@@ -19,7 +19,7 @@ class NoTranslation(Translator):
 
     name = "none"
 
-    def translate(self, texts, source, target):
+    def translate(self, texts, source, target, slots=None, context=None):
         return list(texts)
 
 
@@ -78,8 +78,16 @@ class Apertium(Translator):
     """Apertium's rule-based transfer, run as a program (Debian packages, GPL, never imported)."""
 
     name = "apertium"
-    MODES: ClassVar[dict[tuple[str, str], str]] = {("en", "es"): "eng-spa", ("es", "en"): "spa-eng"}
-    PACKAGES: ClassVar[dict[tuple[str, str], str]] = {("en", "es"): "apertium-eng-spa", ("es", "en"): "apertium-eng-spa"}
+    MODES: ClassVar[dict[tuple[str, str], str]] = {
+        ("en", "es"): "eng-spa", ("es", "en"): "spa-eng",
+        ("es", "pt"): "es-pt", ("pt", "es"): "pt-es",  # the pivots of the chains (see chain.py)
+        ("fr", "es"): "fr-es", ("es", "fr"): "es-fr",
+    }
+    PACKAGES: ClassVar[dict[tuple[str, str], str]] = {
+        ("en", "es"): "apertium-eng-spa", ("es", "en"): "apertium-eng-spa",
+        ("es", "pt"): "apertium-es-pt", ("pt", "es"): "apertium-es-pt",
+        ("fr", "es"): "apertium-fr-es", ("es", "fr"): "apertium-fr-es",
+    }
     pairs = frozenset(MODES)
     SEPARATOR = "\n\n"  # a blank line: apertium keeps it and never translates across it
 

@@ -34,8 +34,12 @@ function say(text, ok = false) {
   box.hidden = !text;
 }
 
+// Every line names its translator; one made by another than the dub's (Whisper would not
+// translate it and a text translator did) is worth a look.
+const isFallback = (line) => Boolean(line.translated_by) && line.translated_by !== dub.translator;
+
 const needsAttention = (line) =>
-  ["fast", "over"].includes(line.fit) || Boolean(line.translated_by) || line.within_bounds === false ||
+  ["fast", "over"].includes(line.fit) || isFallback(line) || line.within_bounds === false ||
   Boolean(line.skipped);
 
 function fmt(seconds) {
@@ -60,7 +64,7 @@ function row(line, index) {
         ${line.pending ? '<span class="pending">edited: regenerate to hear it</span>' : ""}</td>
     <td class="fit">${escape(line.skipped ? "skipped" : line.fit || "")}
         ${line.fit_why || line.skipped ? `<span class="why">${escape(line.fit_why || line.skipped)}</span>` : ""}
-        ${line.translated_by ? `<span class="why">translated by ${escape(line.translated_by)}</span>` : ""}</td>
+        ${isFallback(line) ? `<span class="why">translated by ${escape(line.translated_by)}</span>` : ""}</td>
     <td class="rate">${line.speech_rate ? Number(line.speech_rate).toFixed(2) : ""}</td>
     <td class="actions">
       <button class="play-original">▶ original</button>

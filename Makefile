@@ -14,4 +14,5 @@ test:
 
 bench:
 	./scripts/setup --bench
+	.venv/bin/python -m pytest -q -m local_llm tests/test_llm_server.py
 	.venv/bin/python -m bench.foundation

@@ -160,14 +160,29 @@ def dub_video(options: DubOptions, progress: Progress | None = None, until: str 
     # kept by a rerun, and an output nothing has touched since is not muxed again.
     previous = read_project(output)
     edited = previous.edited_texts(job.source.sha256) if previous else {}
-    for stage in stages(options, ws.root):
+    listed = stages(options, ws.root)
+    n = 0
+    while n < len(listed):
+        stage = listed[n]
         if beyond(stage):
             return partial()
+        following = listed[n + 1] if n + 1 < len(listed) else None
+        # Stages that do not need each other's output overlap on the two cores a dub has (a
+        # stage-major batch keeps one model in memory at a time instead, so not there):
+        if (isinstance(stage, Separate) and isinstance(following, Transcribe) and until is None
+                and not ws.is_cached(stage, job)):
+            # Whisper hears the programme, not the stems: it runs while the separator does.
+            listed[n + 1] = following.start_ahead(job)
+        if isinstance(stage, Diarize) and isinstance(following, Translate) and until is None:
+            job = ws.run_together([stage, following], job)  # both read the transcript alone
+            n += 2
+            continue
         if isinstance(stage, Synthesize):
             job = with_edits(job, edited)
         job = ws.run_stage(stage, job)
         if job.transcript is not None and not job.transcript.segments:
             return _nothing_said(options, ws, job, source, output)
+        n += 1
 
     spoken = job.transcript.language if job.transcript else source_lang
     # Their audio was just made from the edited texts: what review kept is the text alone.

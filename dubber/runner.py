@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ class Workspace:
     progress: Progress = field(default_factory=SilentProgress)
     timings: dict[str, float] = field(default_factory=dict)
     cached: dict[str, bool] = field(default_factory=dict)
+    _making: set[Path] = field(default_factory=set, repr=False)  # temporary folders of stages running now
 
     def run(self, name: str, version: str, key: dict, work: Callable[[Path], dict]) -> tuple[Path, dict]:
         """Return (folder, result) of stage ``name``; run ``work(tmp_folder)`` on a miss.
@@ -79,6 +81,7 @@ class Workspace:
             _remove_stale(self.root / name)
             tmp = self.root / name / f".tmp-{digest}-{uuid.uuid4().hex[:8]}"
             try:  # made inside the try: a Ctrl-C just after mkdir must not leave it behind
+                self._making.add(tmp)
                 tmp.mkdir(parents=True)
                 result = work(tmp)
                 (tmp / RESULT).write_text(json.dumps(result, indent=1))
@@ -92,11 +95,51 @@ class Workspace:
                     result = json.loads((final / RESULT).read_text())
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
+                self._making.discard(tmp)
             self.cached[name] = False
         seconds = time.perf_counter() - start
         self.timings[name] = self.timings.get(name, 0.0) + seconds
         self.progress.done(name, seconds)
         return final, result
+
+    def run_together(self, stages: list[Stage], job: Job) -> Job:
+        """Run stages that read only what ``job`` holds already (none reads another's output)
+        at the same time: the first here, the others in daemon threads (a Ctrl-C or an error
+        does not wait for them); the job with all their records, or the first stage's error."""
+        results: dict[int, Job] = {}
+        errors: dict[int, BaseException] = {}
+
+        def work(i: int) -> None:
+            try:
+                results[i] = self.run_stage(stages[i], job)
+            except BaseException as exc:  # raised below, in the caller's thread
+                errors[i] = exc
+
+        threads = [threading.Thread(target=work, args=(i,), name=f"stage-{stages[i].name}", daemon=True)
+                   for i in range(1, len(stages))]
+        try:
+            for thread in threads:
+                thread.start()
+            work(0)
+            if 0 not in errors:
+                for thread in threads:
+                    thread.join()
+            if errors:
+                raise errors[min(errors)]
+        except BaseException:
+            # The run stops here (an error, Ctrl-C) and the threads die with the process: their
+            # half-made folders go now, as a stage's own do when it fails.
+            for tmp in list(self._making):
+                shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        for i, stage in enumerate(stages):
+            job = stage.done(job, getattr(results[i], stage.output))
+        return job
+
+    def is_cached(self, stage: Stage, job: Job) -> bool:
+        """Whether ``stage``'s output for ``job`` is in the cache already."""
+        key = to_json(stage.cache_key(job), self.root)
+        return _read_result(self.root / stage.name / stable_hash(stage.name, stage.version, key)) is not None
 
     def run_stage(self, stage: Stage, job: Job) -> Job:
         """Run ``stage`` on ``job`` (or find its output in the cache); the job with its record.

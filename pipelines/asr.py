@@ -7,6 +7,7 @@ shared."""
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, ClassVar
@@ -175,15 +176,55 @@ def load_speech(wav: Path) -> np.ndarray:
     return decode_audio(wav, ASR_RATE, 1)
 
 
+class Ahead:
+    """Whisper's words for a file, heard in a thread while the caller does other work.
+
+    Whisper hears the programme, not the separated dialogue, so it need not wait for the
+    separator: a dub starts it before separating (on two cores the two overlap by most of the
+    shorter one) and ``transcribe`` takes its words. A daemon thread, so a run that fails
+    meanwhile exits without waiting for it."""
+
+    def __init__(self, wav: Path, backend: str, model_name: str, language: str | None, device: str):
+        self.args = (Path(wav), backend, model_name, language, device)
+        self._done = threading.Event()
+        self._result: tuple[np.ndarray, Transcript] | None = None
+        self._error: BaseException | None = None
+        threading.Thread(target=self._hear, name="whisper-ahead", daemon=True).start()
+
+    def _hear(self) -> None:
+        try:
+            wav, backend, model_name, language, device = self.args
+            speech = load_speech(wav)
+            self._result = speech, get_asr(backend, model_name, device).transcribe(speech, language, lambda n=1: None)
+        except BaseException as exc:  # handed to the thread that takes the result
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def take(self, *args) -> tuple[np.ndarray, Transcript] | None:
+        """The speech and words, when heard with these arguments (None otherwise); waits."""
+        if tuple(args) != self.args:
+            return None
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
 def transcribe(dialogue_wav: Path, backend: str, model_name: str, language: str | None, device: str,
-               progress: Callable[[str, int], Callable[[int], None]], voice_wav: Path | None = None) -> dict:
+               progress: Callable[[str, int], Callable[[int], None]], voice_wav: Path | None = None,
+               ahead: Ahead | None = None) -> dict:
     """Timed dubbing units of ``dialogue_wav``. ``voice_wav`` (the separated dialogue, when
     Whisper hears the whole programme) is listened to by the VAD too: music masks where a
-    voice starts, and a line's slot starts there."""
-    speech = load_speech(dialogue_wav)
-    asr = get_asr(backend, model_name, device)
-    tick = progress("transcribing", max(1, int(len(speech) / ASR_RATE)))
-    result = asr.transcribe(speech, language, tick)
+    voice starts, and a line's slot starts there. ``ahead``: Whisper already started on it."""
+    heard = ahead.take(Path(dialogue_wav), backend, model_name, language, device) if ahead is not None else None
+    if heard is not None:
+        speech, result = heard
+    else:
+        speech = load_speech(dialogue_wav)
+        asr = get_asr(backend, model_name, device)
+        tick = progress("transcribing", max(1, int(len(speech) / ASR_RATE)))
+        result = asr.transcribe(speech, language, tick)
     regions = speech_regions(speech)
     # Measured on a two-voice conversation 12 dB over music (bench.fit): the programme's VAD
     # started 3 of 7 lines 97-192 ms after the voice; heard with the dialogue's, 2 of those

@@ -56,8 +56,10 @@ def segment_embeddings(speech16k: np.ndarray, segments: list[dict]) -> np.ndarra
     """Unit-length resemblyzer embeddings, one row per segment (zeros for an empty one)."""
     import torch
 
+    from tts_core.melspec import mel_frames
+
     _, encoder = _encoder()
-    from resemblyzer.audio import normalize_volume, wav_to_mel_spectrogram
+    from resemblyzer.audio import normalize_volume
     from resemblyzer.hparams import audio_norm_target_dBFS
 
     win = int(WINDOW_SECONDS * _FRAMES_PER_SECOND)
@@ -70,7 +72,7 @@ def segment_embeddings(speech16k: np.ndarray, segments: list[dict]) -> np.ndarra
         if len(wav) < RATE // 10 or not np.any(wav):
             continue
         wav = normalize_volume(wav, audio_norm_target_dBFS, increase_only=True)
-        mel = wav_to_mel_spectrogram(wav)
+        mel = mel_frames(wav)  # resemblyzer's frames without importing librosa's (2 s of numba)
         if len(mel) < win:
             partial.append((i, mel))
             continue
@@ -145,13 +147,15 @@ def _absorb_small(emb: np.ndarray, raw: np.ndarray, durations: np.ndarray) -> np
 
 
 def diarize(speech16k: np.ndarray, segments: list[dict], num_speakers: int | None = None, *,
-            threshold: float = DISTANCE_THRESHOLD, max_speakers: int = MAX_SPEAKERS) -> list[str]:
-    """A speaker label ("S1", "S2", ...) per segment, numbered by first appearance."""
+            threshold: float = DISTANCE_THRESHOLD, max_speakers: int = MAX_SPEAKERS,
+            embeddings: np.ndarray | None = None) -> list[str]:
+    """A speaker label ("S1", "S2", ...) per segment, numbered by first appearance.
+    ``embeddings``: the segments' ``segment_embeddings``, when the caller has them already."""
     if num_speakers is not None and num_speakers < 1:
         raise UserError(f"the number of speakers must be at least 1, not {num_speakers}")
     if not segments:
         return []
-    emb = segment_embeddings(speech16k, segments)
+    emb = segment_embeddings(speech16k, segments) if embeddings is None else embeddings
     durations = np.array([float(s["end"]) - float(s["start"]) for s in segments])
     voiced = np.linalg.norm(emb, axis=1) > 0
     long = np.flatnonzero(voiced & (durations >= MIN_SECONDS))
@@ -180,12 +184,12 @@ def diarize(speech16k: np.ndarray, segments: list[dict], num_speakers: int | Non
 
 
 def reference_clips(speech16k: np.ndarray, segments: list[dict], labels: list[str],
-                    seconds: float = 6.0) -> dict[str, np.ndarray]:
+                    seconds: float = 6.0, embeddings: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """A reference clip per speaker (16 kHz): their segments closest to their centroid,
     best first, concatenated up to ``seconds`` (shorter when they speak less than that)."""
     if len(labels) != len(segments):
         raise ValueError(f"{len(labels)} labels for {len(segments)} segments")
-    emb = segment_embeddings(speech16k, segments)
+    emb = segment_embeddings(speech16k, segments) if embeddings is None else embeddings
     gap = np.zeros(int(0.1 * RATE), dtype=np.float32)
     want = int(seconds * RATE)
     clips: dict[str, np.ndarray] = {}
@@ -219,8 +223,9 @@ def diarize_stage(dialogue_wav, segments: list[dict], num_speakers: int | None, 
     from .asr import load_speech
 
     speech = load_speech(dialogue_wav)
-    labels = diarize(speech, segments, num_speakers)
-    clips = reference_clips(speech, segments, labels)
+    embeddings = segment_embeddings(speech, segments) if segments else None  # the encoder's pass, once
+    labels = diarize(speech, segments, num_speakers, embeddings=embeddings)
+    clips = reference_clips(speech, segments, labels, embeddings=embeddings)
     references = {}
     for label, clip in clips.items():
         if len(clip) >= 16_000:  # under a second says too little about a voice

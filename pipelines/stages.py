@@ -8,7 +8,7 @@ translation and run fewer; a stage-major batch runs one stage over many jobs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -64,6 +64,8 @@ class Transcribe(Stage):
     model: str = "base"
     lang: str | None = None  # the language spoken; None: detected
     device: str = "cpu"
+    # Whisper started on the programme while the separator ran (not an option: same output).
+    ahead: asr.Ahead | None = field(default=None, compare=False)
     name: ClassVar[str] = "transcribe"
     version: ClassVar[str] = ASR_VERSION
     output: ClassVar[str] = "transcript"
@@ -74,9 +76,13 @@ class Transcribe(Stage):
     def key(self, job):
         return {"audio": job.audio.audio, "dialogue": job.stems.dialogue}
 
+    def start_ahead(self, job: Job) -> "Transcribe":
+        """This stage with Whisper already hearing the programme (it needs no stems for that)."""
+        return replace(self, ahead=asr.Ahead(job.audio.audio, self.asr, self.model, self.lang, self.device))
+
     def run(self, job, folder, task):
         found = asr.transcribe(job.audio.audio, self.asr, self.model, self.lang, self.device, task,
-                               voice_wav=job.stems.dialogue)
+                               voice_wav=job.stems.dialogue, ahead=self.ahead)
         return Transcript.from_dict(found)
 
 

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from dubber.cli import main
+from pipelines import asr
 from pipelines.media import probe
 
 from .conftest import SAMPLE
@@ -20,15 +21,32 @@ def video_packets(path):
     return [line for line in out.splitlines() if not line.startswith("#")]
 
 
+TAKEN_AHEAD: list[bool] = []  # per dub: whether the transcribe stage used Whisper started during separation
+
+
 @pytest.fixture(scope="module")
 def dubbed(tmp_path_factory):
     folder = tmp_path_factory.mktemp("dub")
     out, report = folder / "out.mp4", folder / "report.json"
     args = [str(SAMPLE), "--lang", "en", "-o", str(out), "--report", str(report), "--work-dir", str(folder / "work"),
             "--keep-original", "--stems", str(folder / "stems"), "-q"]
-    result = CliRunner().invoke(main, args)
+    real_take = asr.Ahead.take
+
+    def take(self, *a):  # a spy: the real result is returned
+        heard = real_take(self, *a)
+        TAKEN_AHEAD.append(heard is not None)
+        return heard
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(asr.Ahead, "take", take)
+        result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     return out, json.loads(report.read_text()), args
+
+
+@pytest.mark.slow
+def test_whisper_heard_the_programme_while_it_was_separated(dubbed):
+    assert TAKEN_AHEAD == [True]
 
 
 @pytest.mark.slow

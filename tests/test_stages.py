@@ -1,5 +1,7 @@
 """Stage pieces on real data: the separator on real weights, segmentation, the cache."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -154,3 +156,26 @@ def test_voiced_share():
     assert asr.voiced_share(1.0, 2.0, regions) == 1.0
     assert asr.voiced_share(1.5, 3.5, regions) == pytest.approx(0.5)
     assert asr.voiced_share(5.0, 6.0, regions) == 0.0
+
+
+LIBRIVOX_WAV = "/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0870.wav"
+
+
+@pytest.mark.skipif(not os.path.isfile(LIBRIVOX_WAV), reason="pocketsphinx-testdata is not installed")
+def test_whisper_ahead_hears_what_the_stage_would(tmp_path):
+    """asr.Ahead runs the same transcription in a thread: the stage's result is the same."""
+    import shutil
+
+    wav = tmp_path / "speech.wav"
+    shutil.copy(LIBRIVOX_WAV, wav)
+    quiet = lambda d, n: (lambda k=1: None)
+    direct = asr.transcribe(wav, "faster-whisper", "base", "en", "cpu", quiet)
+    ahead = asr.Ahead(wav, "faster-whisper", "base", "en", "cpu")
+    assert ahead.take(wav, "faster-whisper", "base", "es", "cpu") is None  # heard otherwise: not taken
+    assert asr.transcribe(wav, "faster-whisper", "base", "en", "cpu", quiet, ahead=ahead) == direct
+    assert direct["segments"] and "dashwood" in " ".join(s["text"] for s in direct["segments"]).lower()
+    missing = asr.Ahead(tmp_path / "gone.wav", "faster-whisper", "base", "en", "cpu")
+    with pytest.raises(Exception) as error:
+        missing.take(tmp_path / "gone.wav", "faster-whisper", "base", "en", "cpu")
+    with pytest.raises(type(error.value)):  # the error the stage itself would have raised
+        asr.transcribe(tmp_path / "gone.wav", "faster-whisper", "base", "en", "cpu", quiet)

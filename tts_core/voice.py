@@ -71,7 +71,25 @@ def embed(audio: np.ndarray, rate: int) -> np.ndarray:
 
         g = gcd(rate, 16_000)
         wav = resample_poly(np.asarray(audio, dtype=np.float32), 16_000 // g, rate // g).astype(np.float32)
-    return encoder.embed_utterance(wav)
+    return utterance_embedding(encoder, wav)
+
+
+def utterance_embedding(encoder, wav: np.ndarray) -> np.ndarray:
+    """resemblyzer's ``embed_utterance`` (1.6 s partials, 1.3 a second, the mean of their
+    embeddings), with the mel frames from ``tts_core.melspec``: the same numbers without the
+    2 s import of librosa's spectral module."""
+    import torch
+
+    from .melspec import mel_frames
+
+    wav_slices, mel_slices = encoder.compute_partial_slices(len(wav), rate=1.3, min_coverage=0.75)
+    if wav_slices[-1].stop >= len(wav):
+        wav = np.pad(wav, (0, wav_slices[-1].stop - len(wav)))
+    mel = mel_frames(wav)
+    with torch.no_grad():
+        partials = encoder(torch.from_numpy(np.array([mel[s] for s in mel_slices])).to(encoder.device)).cpu().numpy()
+    raw = partials.mean(axis=0)
+    return raw / np.linalg.norm(raw)
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:

@@ -8,6 +8,8 @@ its own, so the ASR model and the TTS model are never resident together.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import gc
 import sys
 
@@ -50,3 +52,22 @@ def release_for(stage: str) -> list[str]:
         if torch is not None and torch.cuda.is_available():
             torch.cuda.empty_cache()
     return freed
+
+
+@functools.lru_cache(maxsize=1)
+def _libc():
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:  # not glibc (macOS, musl): nothing to trim
+        return None
+
+
+def give_back() -> None:
+    """Hand the memory freed so far back to the system. glibc keeps freed blocks for reuse,
+    per thread arena (Whisper now runs in a thread of its own), so a stage's freed arrays
+    stay in the process's resident size into the next stage: on a 5-minute programme the
+    peak was 1.68 GB, and 1.43 GB with this between stages."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)

@@ -24,6 +24,8 @@ from pipelines.cache import item_path, stable_hash
 from pipelines.records import to_json
 from pipelines.stage import Job, Stage
 
+from . import resident
+
 RESULT = "result.json"
 # A killed run's temporary stage folder is removed once it is this old (no stage runs for a
 # day; a younger one may belong to a run still going in another process).
@@ -79,6 +81,7 @@ class Workspace:
             if final.exists():  # a folder whose record is unreadable (a crash before it reached the disk)
                 shutil.rmtree(final, ignore_errors=True)
             _remove_stale(self.root / name)
+            resident.give_back()  # what the stages before freed, returned before this one allocates
             tmp = self.root / name / f".tmp-{digest}-{uuid.uuid4().hex[:8]}"
             try:  # made inside the try: a Ctrl-C just after mkdir must not leave it behind
                 self._making.add(tmp)

@@ -157,6 +157,15 @@ def spread(per_minute: list[float]) -> float | None:
     return max(per_minute) / min(per_minute) - 1 if len(per_minute) > 1 else None
 
 
+def marginal(programmes: list[dict]) -> list[tuple[str, str, float]]:
+    """(from, to, wall seconds each added programme minute cost) between consecutive lengths:
+    the growth itself, without the start-up every dub pays once (which the time per minute
+    of a short programme carries)."""
+    ordered = sorted(programmes, key=lambda p: p["media_s"])
+    return [(a["name"], b["name"], (b["wall_s"] - a["wall_s"]) / ((b["media_s"] - a["media_s"]) / 60))
+            for a, b in zip(ordered, ordered[1:]) if b["media_s"] > a["media_s"]]
+
+
 def verdicts(m: dict) -> list[list]:
     """[figure, measured, target, PASS/FAIL] per target that was measured."""
     t, s, clip, floor = TARGETS, m["sample"], m["sample"]["media_s"], m["floor"]["wall_s"]
@@ -213,6 +222,10 @@ def render(m: dict) -> str:
     lines += ["", "Seconds per stage (from the reports; programmes also per programme minute):", "",
               table(["stage"] + [n for n, _ in dubs], [[s] + [cell(d, s) for _, d in dubs] for s in stages]),
               "", table(["target", "measured", "goal", "result"], m["verdicts"])]
+    steps = marginal(m["programmes"])
+    if steps:
+        lines += ["", "Each added programme minute (info, start-up excluded): " + ", ".join(
+            f"{a} -> {b} {s:.1f} s" for a, b, s in steps) + "."]
     return "\n".join(lines)
 
 

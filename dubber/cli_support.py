@@ -176,4 +176,3 @@ def note_missing_gpu(device: str, quiet: bool) -> None:
         count = 0
     if count == 0:
         click.echo(f"dub: note: --device {device}, but no CUDA GPU is usable here: running on the CPU", err=True)
-

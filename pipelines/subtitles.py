@@ -162,7 +162,9 @@ _ALPHABETS = (
     "ăâîşţșț",  # Romanian
     "čćđšž",  # Croatian, Serbian, Bosnian, Slovene
 )
-_KNOWN = set().union(*_ALPHABETS)
+_LETTER_SETS = tuple(frozenset(alphabet) for alphabet in _ALPHABETS)
+_PAIR_SETS = tuple(a | b for a, b in itertools.combinations(_LETTER_SETS, 2))  # a text in two languages
+_KNOWN = frozenset().union(*_LETTER_SETS)
 _WORD = re.compile(r"[^\W\d_]+")
 
 
@@ -171,7 +173,7 @@ def _impossible_words(text: str) -> int:
     count = 0
     for word in _WORD.findall(text.lower()):
         accented = {ch for ch in word if not ch.isascii()}
-        if len(accented) > 1 and not any(accented <= set(alphabet) for alphabet in _ALPHABETS):
+        if len(accented) > 1 and not any(accented <= letters for letters in _LETTER_SETS):
             count += 1
     return count
 
@@ -183,10 +185,9 @@ def _languages_needed(text: str) -> int:
     letters = {ch for ch in text.lower() if ch.isalpha() and not ch.isascii()} & _KNOWN
     if not letters:
         return 0
-    for k in (1, 2):
-        if any(letters <= set().union(*group) for group in itertools.combinations(_ALPHABETS, k)):
-            return k
-    return 3
+    if any(letters <= one for one in _LETTER_SETS):
+        return 1
+    return 2 if any(letters <= two for two in _PAIR_SETS) else 3
 
 
 def _misread(text: str, codec: str) -> int:

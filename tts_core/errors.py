@@ -23,3 +23,11 @@ class ToolMissingError(TTSError):
 
 class ModelFileError(TTSError):
     """Weights that are missing, corrupt or fail their checksum."""
+
+
+class DownloadError(ModelFileError):
+    """A model file that could not be fetched whole and checked; its message is one line."""
+
+
+class OfflineError(DownloadError):
+    """The file's host cannot be reached, or offline mode forbids asking it."""

@@ -39,6 +39,7 @@ from bench import recordings
 from bench.common import table, transcribe, wer
 from bench.tts import spell_numbers
 from tts_core import TTS
+from tts_core.backends import kokoro_release
 from tts_core.prosody import EMOTIONS, PRESETS, ProsodyStats, pitch_track
 from tts_core.voice import PROBE_TEXT, embed, similarity
 
@@ -126,7 +127,10 @@ def timed(fn, *args, **kwargs):
 
 def voice_bench(texts: dict[str, list[str]], tmp: Path) -> tuple[list[dict], dict]:
     """Similarity of default, matched and Piper voices to each reference, and match timings."""
-    kokoro = {lang: TTS.from_pretrained("kokoro", lang=lang) for lang in sorted({r.lang for r in REFERENCES})}
+    langs = sorted({r.lang for r in REFERENCES})
+    kokoro = {lang: TTS.from_pretrained("kokoro", lang=lang, release_voices=False) for lang in langs}
+    # Kokoro's own native voices for the language, when `dub models pull kokoro-voices-LANG` put them here.
+    native = {lang: TTS.from_pretrained("kokoro", lang=lang) for lang in langs if kokoro_release.installed_voices(lang)}
     piper = TTS.from_pretrained("piper")
     rows, refs = [], {}
     for i, ref in enumerate(REFERENCES):
@@ -151,9 +155,15 @@ def voice_bench(texts: dict[str, list[str]], tmp: Path) -> tuple[list[dict], dic
         score = lambda speeches: [similarity(embed(s.samples, s.sample_rate), target) for s in speeches]
         sim_matched, sim_default = score(matched), score(default)
         sim_piper = score([piper.synthesize(s) for s in sents]) if ref.lang == "en" else []
+        sim_native, native_weights = [], {}
+        if ref.lang in native:
+            with empty_cache(tmp / f"cache_native_{i}"):
+                sim_native = score([native[ref.lang].synthesize(s, speaker_wav=path) for s in sents])
+                native_weights = native[ref.lang].backend.reference_voice(path)[2].weights
         rows.append({
             "reference": ref.name, "lang": ref.lang, "files": files, "seconds": len(audio) / rate, "rate": rate,
             "ceiling": ceiling, "default": sim_default, "matched": sim_matched, "piper": sim_piper,
+            "matched_native": sim_native, "native_weights": native_weights,
             "weights": match.weights, "pitch_hz": match.pitch_hz,
             "reference_median_hz": ProsodyStats.of(audio, rate).median_hz,
             "probe_similarity": match.similarity, "probe_default_similarity": match.default_similarity,
@@ -210,10 +220,14 @@ def report(voice_rows: list[dict], cross: dict, emo_rows: list[dict]) -> str:
     mean = lambda xs: f"{np.mean(xs):.3f}" if xs else "-"
     out = ["## Speaker similarity (resemblyzer cosine to the reference; mean over held-out sentences)\n",
            table(["reference", "lang", "ref s", "ceiling (half vs half)", "Kokoro default", "Kokoro matched",
-                  "matched - default", "Piper default"],
+                  "matched - default", "matched among release voices", "Piper default"],
                  [[r["reference"], r["lang"], f"{r['seconds']:.1f}", f"{r['ceiling']:.3f}", mean(r["default"]),
-                   mean(r["matched"]), f"{np.mean(r['matched']) - np.mean(r['default']):+.3f}", mean(r["piper"])]
+                   mean(r["matched"]), f"{np.mean(r['matched']) - np.mean(r['default']):+.3f}",
+                   (f"{mean(r['matched_native'])} ({', '.join(f'{n}:{w:g}' for n, w in r['native_weights'].items())})"
+                    if r["matched_native"] else "not pulled"), mean(r["piper"])]
                   for r in voice_rows]), "",
+           "Kokoro default and matched use the bundled voices; the release column matches among Kokoro's own "
+           "voices of the reference's language when `dub models pull kokoro-voices-LANG` has put them here.", "",
            "## What the match chose, and what it cost\n",
            table(["reference", "weights", "pitch imposed", "probe sim (default)", "first call s",
                   "disk-cached s", "in-memory s"],

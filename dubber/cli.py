@@ -15,8 +15,10 @@ import click
 
 from . import __version__
 from .cli_batch import batch
+from .cli_models import models
 from .cli_review import review
-from .cli_support import DEVICE, FINITE, LUFS, SECONDS, Reporter, note_missing_gpu, note_slow_on_cpu, quiet_exit, run
+from .cli_support import (DEVICE, FINITE, LUFS, SECONDS, Reporter, note_missing_gpu, note_slow_on_cpu, quiet_exit,
+                          run, show_notes)
 
 
 class DubGroup(click.Group):
@@ -57,10 +59,12 @@ def main() -> None:
     dub video.mp4 --lang en -o dubbed.mp4 --report report.json
     dub tts "Hello there" --duration 2.4 -o hello.wav
     dub review dubbed.mp4
+    dub models pull kokoro kokoro-voices-es
     """
 
 
 main.add_command(batch)
+main.add_command(models)
 main.add_command(review)
 
 
@@ -131,6 +135,7 @@ def video(input, lang, output, report, source_lang, separator, asr_backend, asr_
                           stems=stems, srt=srt_file, subs=subs, speakers=speakers, allow_empty=allow_empty,
                           work_dir=work_dir)
     logging.getLogger("faster_whisper").setLevel(logging.ERROR)
+    show_notes(quiet)
     note_missing_gpu(device, quiet)
     note_slow_on_cpu(options.tts, device, quiet)
     result, seconds = run(lambda: dub_video(options, Reporter(quiet)), debug)
@@ -164,6 +169,7 @@ def srt(subs, output, lang, report, tts_backend, voice, tts_model, tts_fast, emo
 
     options = srt_options(subs, output, lang, report=report, tts=tts_backend, voice=voice, tts_model=tts_model,
                           tts_fast=tts_fast, emotion=emotion, loudness=loudness, device=device, work_dir=work_dir)
+    show_notes(quiet)
     note_missing_gpu(device, quiet)
     note_slow_on_cpu(options.tts, device, quiet)
     result, seconds = run(lambda: dub_subtitles(options, Reporter(quiet)), debug)
@@ -206,6 +212,7 @@ def tts(text, output, duration, target_tokens, duration_scale, tts_backend, voic
                                        tts_model=tts_model, tts_fast=tts_fast, emotion=emotion,
                                        emotion_alpha=emotion_alpha, seed=seed, device=device))
 
+    show_notes(quiet)
     note_missing_gpu(device, quiet)
     note_slow_on_cpu(tts_backend or "", device, quiet)
     speech, _ = run(work, debug)

@@ -63,6 +63,7 @@ def batch(manifest, lang, out_dir, workers, ray_address, work_dir, order, report
     use_ray = ray_address is not None
     jobs, _ = run(lambda: batch_mod.plan_jobs(manifest, lang=lang, out_dir=out_dir, report_dir=report_dir,
                                               work_dir=work_dir, defaults=defaults), debug)
+    run(lambda: _models_first(jobs, quiet), debug)
     count = workers or 1
     if not use_ray and count > 1:
         capped = batch_mod.memory_cap(count)
@@ -101,6 +102,35 @@ def batch(manifest, lang, out_dir, workers, ray_address, work_dir, order, report
     click.echo(format_summary(results, time.perf_counter() - started), err=True)
     if any(r["status"] == "failed" for r in results):
         sys.exit(1)
+
+
+def _models_first(jobs, quiet: bool) -> None:
+    """Every model the jobs load by name, present before the first job starts: pulled now
+    when the network allows (once, rather than by each worker at the same time), else one
+    line saying what to pull."""
+    from pipelines import hub
+    from pipelines.errors import InputError
+    from pipelines.models import missing, needed, pull
+    from tts_core.download import human_size, offline
+
+    wanted = {}
+    for job in jobs:
+        o = job.dub_options()
+        for model in needed(asr_model=o.asr_model, translator=o.translator, translator_model=o.translator_options.model,
+                            tts=o.tts, voice=o.voice, separator=o.separator, source_lang=o.source_lang, lang=o.lang):
+            wanted[model.name] = model
+    absent = missing(list(wanted.values()))
+    if not absent:
+        return
+    names = " ".join(m.name for m in absent)
+    total = sum(m.size or 0 for m in absent)
+    if offline() or not hub.reachable():
+        raise InputError(f"the jobs need models that are not installed and cannot be downloaded now: {names} "
+                         f"(about {human_size(total)}); run `dub models pull {names}` on a machine that is online")
+    if not quiet:
+        click.echo(f"dub: downloading {names} (about {human_size(total)}) before the first job", err=True)
+    for model in absent:
+        pull(model)
 
 
 def summary_rows(results: list[dict]) -> list[list[str]]:

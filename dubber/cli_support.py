@@ -115,6 +115,23 @@ def note_slow_on_cpu(backend: str, device: str, quiet: bool) -> None:
         click.echo(f"note: {backend} on a CPU is slow ({speed}); --device cuda runs it on a GPU", err=True)
 
 
+def show_notes(quiet: bool) -> None:
+    """What the libraries log as a warning (a model they fell back from) is one ``note:`` line
+    on stderr; --quiet silences it."""
+    import logging
+
+    for name in ("tts_core", "pipelines"):
+        logger = logging.getLogger(name)
+        if quiet:
+            logger.setLevel(logging.ERROR)
+        elif not any(getattr(h, "_dub_note", False) for h in logger.handlers):
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("note: %(message)s"))
+            handler._dub_note = True
+            logger.addHandler(handler)
+            logger.propagate = False
+
+
 def run(job: Callable[[], object], debug: bool):
     """Run a command's work; errors become one line (``fail`` exits). Returns (result, seconds)."""
     started = time.perf_counter()

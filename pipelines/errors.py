@@ -37,5 +37,9 @@ class ModelError(DubError):
     """Model weights that are missing, corrupt or fail their checksum."""
 
 
+class ModelMissingError(UserError):
+    """A model the run needs is not installed and cannot be downloaded now (the user pulls it)."""
+
+
 class StageError(DubError):
     """A pipeline stage failed; the message names the stage and the cause."""

@@ -20,8 +20,9 @@ PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
 
 
 def reachable(timeout: float = 3.0) -> bool:
-    """False when HF_HUB_OFFLINE asks for offline or the hub does not answer in ``timeout`` s."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+    """False when DUB_OFFLINE or HF_HUB_OFFLINE asks for offline, or the hub does not answer
+    in ``timeout`` s."""
+    if any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("DUB_OFFLINE", "HF_HUB_OFFLINE")):
         return False
     return _answers(timeout)
 

@@ -23,7 +23,7 @@ import numpy as np
 from tts_core.registry import Registry
 
 from . import hub
-from .errors import BackendError, ModelError
+from .errors import BackendError, InputError, ModelError
 from .media import read_wav, read_wav_blocks, wav_info, wav_writer
 
 VERSION = "3"
@@ -198,6 +198,19 @@ class DeepFilterNet(Separator):
             lib.df_free(state)
 
 
+def _pulled_demucs(name: str) -> Path | None:
+    """The weights ``dub models pull NAME`` fetched, when the catalogue has that demucs model."""
+    from . import models
+
+    try:
+        model = models.find(name)
+    except InputError:
+        return None
+    if model.kind != "separation" or model.location() is None or not model.files:
+        return None
+    return model.folder() / model.files[0][0]
+
+
 class Demucs(Separator):
     """Demucs (Hybrid Transformer Demucs by default): the "vocals" stem is the dialogue.
 
@@ -260,6 +273,8 @@ class Demucs(Separator):
                                      f"found {len(bags)} .yaml and {len(files)} model files: pass the file")
             elif name.startswith((".", "/", "~")) or Path(name).suffix in (".th", ".pt", ".yaml", ".yml"):
                 raise ModelError(f"demucs model {name} does not exist: check --separator demucs:PATH")
+            elif (pulled := _pulled_demucs(name)) is not None:
+                model = states.load_model(pulled)
             else:
                 with hub.offline_unless_reachable():
                     model = pretrained.get_model(name)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tts_core.files import cache_root, join_parts
 
-from .errors import InputError, ModelError
+from .errors import InputError, ModelError, ModelMissingError
 
 BUNDLED_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 BUNDLED_BASE_SIZE = 145_217_532
@@ -59,7 +59,20 @@ def resolve(name_or_path: str) -> str:
     if name_or_path.startswith(("/", "~", ".")) or "\\" in name_or_path:
         raise InputError(f"Whisper model folder {name_or_path} does not exist: give a local CTranslate2 "
                          "model folder, or a model name (tiny, base, small...)")
-    return name_or_path  # a hub name (tiny, small, large-v3, ...): downloaded when online
+    from . import hub, models
+
+    repo = name_or_path if "/" in name_or_path else f"Systran/faster-whisper-{name_or_path}"
+    pulled = models.installed_folder(repo)
+    if pulled is not None and (pulled / "model.bin").is_file():  # `dub models pull`, or the hub client's cache
+        return str(pulled)
+    if not hub.reachable():
+        try:
+            model = models.find(f"whisper-{name_or_path}")
+        except InputError:
+            raise ModelMissingError(f"Whisper model {name_or_path!r} is not here and the model hub cannot be "
+                                    "reached: use 'base' (bundled) or a local CTranslate2 model folder") from None
+        raise ModelMissingError(models.missing_message(model))
+    return name_or_path  # a hub name (tiny, small, large-v3, ...): downloaded now
 
 
 @functools.lru_cache(maxsize=2)

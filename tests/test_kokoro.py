@@ -99,3 +99,64 @@ def test_spanish_speech_fills_its_slot():
             assert len(speech.samples) == round(round(natural * scale, 3) * 24_000)
             lead, tail = edge_silence(speech.samples, speech.sample_rate)
             assert lead <= 0.030 and tail <= 0.060, (text, scale, lead, tail)
+
+
+# --- Kokoro's own release: voice files in its format, native voices, the offline fallback ------
+
+@pytest.fixture
+def release_folder(tmp_path, monkeypatch):
+    """An empty folder standing for the cache's models/kokoro (nothing pulled yet)."""
+    from tts_core.backends import kokoro_release
+
+    monkeypatch.setattr(kokoro_release, "folder", lambda: tmp_path / "kokoro")
+    return tmp_path / "kokoro"
+
+
+def _release_file(path, style):
+    """A voice file as the release publishes them: one tensor of 510 x 1 x 256, torch.save'd."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(torch.from_numpy(np.ascontiguousarray(style)), str(path))
+
+
+def test_a_voice_file_in_the_release_format_speaks_to_exact_length(tmp_path, release_folder):
+    from tts_core.backends.kokoro import load_voices
+
+    nezumi = load_voices()["jf_nezumi"]
+    _release_file(tmp_path / "nezumi.pt", nezumi)
+    tts = TTS.from_pretrained("kokoro", voice=str(tmp_path / "nezumi.pt"), lang="es")
+    assert np.array_equal(tts.backend.style, nezumi)
+    speech = tts.synthesize("Buenas tardes.", duration=1.3)
+    assert len(speech.samples) == round(1.3 * 24_000)
+
+
+def test_native_voices_pulled_are_the_ones_a_speaker_is_matched_against(release_folder):
+    from tts_core.backends.kokoro import load_voices
+
+    bundled = load_voices()
+    # Stand-ins under the release's names: the format and the folder are what is tested here.
+    _release_file(release_folder / "voices" / "ef_dora.pt", bundled["jf_alpha"])
+    _release_file(release_folder / "voices" / "em_alex.pt", bundled["jm_kumo"])
+    spanish = TTS.from_pretrained("kokoro", lang="es").backend
+    assert spanish.match_candidates() == ["ef_dora", "em_alex"]
+    assert np.array_equal(spanish.voices["em_alex"], bundled["jm_kumo"])
+    english = TTS.from_pretrained("kokoro", lang="en").backend  # no English voice pulled: every voice here
+    assert english.match_candidates() == sorted([*bundled, "ef_dora", "em_alex"])
+    chosen = TTS.from_pretrained("kokoro", voice="ef_dora", lang="es").backend  # here: no download
+    assert np.array_equal(chosen.style, bundled["jf_alpha"])
+
+
+def test_a_release_voice_offline_falls_back_to_the_bundled_one_with_a_note(release_folder, monkeypatch, caplog):
+    from tts_core.backends.kokoro import DEFAULT_VOICE, load_voices
+
+    monkeypatch.setenv("DUB_OFFLINE", "1")
+    with caplog.at_level("WARNING", logger="tts_core"):
+        tts = TTS.from_pretrained("kokoro", voice="ef_dora", lang="es")
+    assert np.array_equal(tts.backend.style, load_voices()[DEFAULT_VOICE])
+    notes = [r.getMessage() for r in caplog.records]
+    assert len(notes) == 1 and "ef_dora" in notes[0] and "dub models pull kokoro-voices-es" in notes[0]
+    assert "\n" not in notes[0]
+    assert not release_folder.exists()  # nothing half-written
+    with pytest.raises(UnknownBackendError, match="ef_dora"):  # the list names the release's voices too
+        TTS.from_pretrained("kokoro", voice="no_such_voice", lang="es")

@@ -142,7 +142,8 @@ def test_marian_offline_by_name_and_missing_folder(monkeypatch, tmp_path):
     backend = get_translator("marian", TranslatorOptions(model="dub-test/opus-mt-not-cached"))
     with pytest.raises(BackendError, match=r"offline.*--translator-model PATH"):
         backend.translate(["hello"], "en", "de")
-    with pytest.raises(BackendError, match="offline"):
+    with pytest.raises(BackendError, match=r"nllb-200-distilled-600M \(2.5 GB\) is not installed.*"
+                                           r"`dub models pull nllb-200-distilled-600M`"):
         get_translator("nllb").translate(["hello"], "en", "de")  # facebook/nllb-200-distilled-600M, not cached
     missing = get_translator("marian", TranslatorOptions(model=str(tmp_path / "nope" / "model")))
     with pytest.raises(BackendError, match="does not exist"):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import DownloadError, OfflineError
-from .files import sha256_file
+from .files import cache_root, sha256_file
 
 OFFLINE_VARIABLES = ("DUB_OFFLINE", "HF_HUB_OFFLINE")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -295,3 +295,18 @@ def _reason(exc: BaseException) -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+# A Hugging Face repository pulled file by file (``dub models pull``) lives here; the marker
+# is written last, once every file arrived and passed its check, so a folder without it is
+# a pull still under way.
+HUB_COMPLETE = ".complete.json"
+
+
+def hub_folder(repo: str) -> Path:
+    return cache_root() / "models" / "hub" / repo.replace("/", "--")
+
+
+def pulled_repo(repo: str) -> Path | None:
+    folder = hub_folder(repo)
+    return folder if (folder / HUB_COMPLETE).is_file() else None

@@ -10,6 +10,7 @@ the speaker's own voice: the similarity is reported so callers can see how close
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
 import json
 import warnings
@@ -98,7 +99,7 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class VoiceMatch:
-    weights: dict[str, float]  # bundled voice -> blend weight
+    weights: dict[str, float]  # voice name -> blend weight
     pitch_hz: float | None  # median pitch imposed on the voice (None: its own)
     similarity: float  # speaker-encoder similarity of the chosen voice to the reference
     default_similarity: float  # the same for the backend's default voice
@@ -115,11 +116,15 @@ def _speak(backend, style: np.ndarray, prosody: Prosody | None, text: str) -> np
 
 
 def match_voice(backend, reference: str | Path, default_voice: str) -> VoiceMatch:
-    """Choose a bundled voice or blend, and a pitch level, closest to ``reference``."""
+    """Choose a voice or blend of two (among the backend's ``match_candidates``), and a
+    pitch level, closest to ``reference``."""
     reference = Path(reference)
     if not reference.is_file():
         raise UnsupportedRequestError(f"voice reference not found: {reference}")
-    key = f"{sha256_file(reference)[:16]}-{backend.name}-{backend.lang}-v{MATCH_VERSION}"
+    names = backend.match_candidates() if hasattr(backend, "match_candidates") else sorted(backend.voices)
+    # The candidates are part of the key: pulling a language's native voices changes the match.
+    among = hashlib.sha256(",".join(names).encode()).hexdigest()[:8]
+    key = f"{sha256_file(reference)[:16]}-{backend.name}-{backend.lang}-{among}-v{MATCH_VERSION}"
     cached = cache_root() / "voices" / f"{key}.json"
     if cached.is_file():
         data = json.loads(cached.read_text())
@@ -137,7 +142,7 @@ def match_voice(backend, reference: str | Path, default_voice: str) -> VoiceMatc
         return similarity(embed(speech, backend.sample_rate), target)
 
     tried: list[tuple[str, float]] = []
-    singles = {name: score({name: 1.0}) for name in sorted(voices)}
+    singles = {name: score({name: 1.0}) for name in names}
     tried += [(name, s) for name, s in singles.items()]
     ranked = sorted(singles, key=singles.get, reverse=True)
     best_weights, best = {ranked[0]: 1.0}, singles[ranked[0]]

@@ -33,12 +33,22 @@ def _load_pretrained(loader, name: str, **kwargs):
             raise BackendError(f"cannot load the translation model in {name}: {_first_line(exc)}") from exc
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise BackendError(f"translation model folder {name} does not exist: check --translator-model")
+    from .. import models
+
+    pulled = models.installed_folder(name)  # `dub models pull`'s copy, or the hub client's: a local folder
+    try:
+        if pulled is not None:
+            return loader.from_pretrained(str(pulled), local_files_only=True, **kwargs)
+    except Exception:  # a partial copy in the hub client's cache: try by name below
+        pass
     try:
         return loader.from_pretrained(name, local_files_only=True, **kwargs)
     except Exception:  # not in the cache (transformers raises OSError, ValueError or TypeError)
         pass
     if not hub.reachable():  # looked up when called, so a test that replaces hub.reachable is offline here too
-        raise BackendError(f"cannot load translation model {name!r}: {offline_hint}")
+        known = models.find_repo(name)
+        raise BackendError(models.missing_message(known) if known else
+                           f"cannot load translation model {name!r}: {offline_hint}")
     try:
         return loader.from_pretrained(name, **kwargs)
     except (OSError, ValueError, TypeError) as exc:

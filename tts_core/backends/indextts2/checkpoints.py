@@ -143,7 +143,12 @@ def _from_hub(repo: str, remote: str | None, key: str, *, local_only: bool) -> P
 
 
 def _download_release() -> Path | None:
-    """The release folder from the hub cache, downloading it when online."""
+    """The release folder `dub models pull indextts2` fetched, else from the hub cache,
+    downloading it when online."""
+    from ...download import pulled_repo
+
+    if (pulled := pulled_repo(HUB_REPO)) is not None:
+        return pulled
     for local_only in (True, False):
         if not local_only and os.environ.get("HF_HUB_OFFLINE"):
             break

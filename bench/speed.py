@@ -3,8 +3,9 @@
     python -m bench.speed [--json PATH] [--minutes 1,5,10] [--skip-programmes]
 
 Every dub is the real CLI (``dub INPUT --lang L -o OUT --report R.json --work-dir W -q``) run as a
-child process with a fresh, empty work folder (model files already derived under the cache root
-are reused: they count as installed). Of each child, from ``os.wait4`` in a small process that
+child process with a fresh, empty work folder and a cache holding only what counts as installed:
+the model files derived under the cache root and each voice's embedding speaking the probe
+sentence (neither depends on a video), never a voice match an earlier dub made for its speakers. Of each child, from ``os.wait4`` in a small process that
 starts it: wall seconds; CPU seconds (user + system of the child and of the processes it waited
 for, such as ffmpeg); RTF (wall / media length); peak memory (the child's maximum resident set, or
 its largest waited-for child's if that is larger; never under the starter's own ~12 MB; MB = 2^20
@@ -52,6 +53,7 @@ from bench import recordings
 from bench.common import table
 from bench.diarize import RATE, asterisk_turns, conversation, librivox_turns, sources_available
 from pipelines.media import decode_audio, probe, resample, tool, write_wav
+from tts_core.files import cache_root
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "sample_es.mp4"
@@ -95,16 +97,29 @@ print(json.dumps({"load_s": loaded - start, "transcribe_s": time.perf_counter() 
 """
 
 
-def run(cmd: list[str], what: str) -> dict:
+def run(cmd: list[str], what: str, env: dict | None = None) -> dict:
     """Run ``cmd`` as a child of MEASURE: its wall and CPU seconds, peak memory (MB) and output."""
     with tempfile.TemporaryDirectory(prefix="dub-bench-run-") as tmp:
         figures, out, err = Path(tmp) / "figures.json", Path(tmp) / "stdout", Path(tmp) / "stderr"
         with out.open("wb") as o, err.open("wb") as e:
             code = subprocess.run([sys.executable, "-c", MEASURE, str(figures), *cmd], stdout=o, stderr=e,
-                                  cwd=ROOT).returncode
+                                  cwd=ROOT, env=env).returncode
         if code != 0:
             sys.exit(f"{what} failed (exit {code}): {err.read_text(errors='replace').strip()[-2000:]}")
         return {**json.loads(figures.read_text()), "stdout": out.read_text(errors="replace")}
+
+
+def installed_only(folder: Path) -> dict:
+    """The environment of a cold dub: a cache holding what is installed on this machine (the
+    model files derived under the cache root, and each voice's embedding speaking the probe
+    sentence: neither depends on a video) and nothing a dub of some video left (a voice match
+    of its speakers), so a programme's speakers are matched in its own dub, as a new video's are."""
+    real, cache = cache_root(), folder / "cache"
+    (cache / "voices").mkdir(parents=True)
+    for rel in ("models", "voices/probes"):
+        (real / rel).mkdir(parents=True, exist_ok=True)
+        (cache / rel).symlink_to(real / rel, target_is_directory=True)
+    return {**os.environ, "DUB_CACHE_DIR": str(cache)}
 
 
 def dub(source: Path, lang: str, folder: Path, extra: tuple[str, ...] = ()) -> dict:
@@ -113,9 +128,11 @@ def dub(source: Path, lang: str, folder: Path, extra: tuple[str, ...] = ()) -> d
     work.mkdir(parents=True)
     cmd = DUB + [str(source), "--lang", lang, "-o", str(output), "--report", str(report), "--work-dir", str(work),
                  "-q", *extra]
-    figures = run(cmd, f"the dub of {source.name}")
+    env = installed_only(folder)
+    figures = run(cmd, f"the dub of {source.name}", env)
     result = json.loads(report.read_text())
-    return {**figures, "cmd": cmd, "stages": result["stages"], "lines": len(result["segments"])}
+    return {**figures, "cmd": cmd, "cache": env["DUB_CACHE_DIR"], "stages": result["stages"],
+            "lines": len(result["segments"])}
 
 
 def looped(turns: list[np.ndarray], count: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -262,7 +279,8 @@ def main(argv: list[str] | None = None) -> None:
         print("sample: dub --help, cold dub, cached rerun, Whisper floor ...", file=sys.stderr, flush=True)
         m["help"] = run(DUB + ["--help"], "dub --help")
         m["sample"] = {**dub(SAMPLE, "en", tmp / "sample"), "media_s": probe(SAMPLE).duration}
-        m["cached"] = run(m["sample"]["cmd"], "the sample's cached rerun")
+        m["cached"] = run(m["sample"]["cmd"], "the sample's cached rerun",
+                          {**os.environ, "DUB_CACHE_DIR": m["sample"]["cache"]})
         rerun = json.loads((tmp / "sample" / "report.json").read_text())
         m["cached"].update(stages=rerun["stages"], lines=len(rerun["segments"]))
         m["floor"] = run([sys.executable, "-c", FLOOR, str(SAMPLE)], "the Whisper floor")

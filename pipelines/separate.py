@@ -23,7 +23,7 @@ import numpy as np
 from tts_core.registry import Registry
 
 from . import hub
-from .errors import BackendError, InputError, ModelError
+from .errors import BackendError, InputError, ModelError, ModelMissingError
 from .media import read_wav, read_wav_blocks, wav_info, wav_writer
 
 VERSION = "3"
@@ -226,7 +226,8 @@ class Demucs(Separator):
     accepts_channels = True
     DEFAULT_MODEL = "htdemucs"
     ENV = "DUB_DEMUCS_MODEL"
-    OFFLINE_HINT = "demucs weights download when online, or pass --separator demucs:PATH; offline use deepfilternet"
+    OFFLINE_HINT = ("demucs weights download when online (or ahead: dub models pull htdemucs), or pass "
+                    "--separator demucs:PATH; offline use deepfilternet")
 
     def __init__(self, model=None, chunk_seconds: float = 30.0, crossfade_seconds: float = 1.0,
                  segment: float | None = None):
@@ -283,6 +284,14 @@ class Demucs(Separator):
         except (Exception, SystemExit) as exc:  # demucs raises URLError, ModelLoadingError, or exits
             text = str(exc).strip().splitlines()
             reason = text[0] if text else type(exc).__name__
+            from . import models
+
+            try:  # a catalogued model: the message names its size and the pull command
+                known = models.find(name)
+            except InputError:
+                known = None
+            if known is not None and known.kind == "separation" and not hub.reachable(timeout=1.0):
+                raise ModelMissingError(models.missing_message(known)) from exc
             raise ModelError(f"cannot load demucs model {name!r} ({reason}): {cls.OFFLINE_HINT}") from exc
         model.eval()
         return model

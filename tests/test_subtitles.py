@@ -82,10 +82,14 @@ def test_code_pages_are_scored_not_taken_in_order(tmp_path):
     ("Přečtěte si řeč, prosím.", "cp1250"), ("Mám tě rád a půjdu domů.", "cp1250"),
     ("Dobrý den, jak se máte? Děkuji.", "cp1250"), ("Dobrý deň, ďakujem pekne.", "cp1250"),
     ("Ő egy öreg őr, aki ül.", "cp1250"), ("Árvíztűrő tükörfúrógép.", "cp1250"),
+    # a line of few letters, each a Western one when misread: told by the letters beside them
+    ("Čovječe!", "cp1250"), ("Dziękuję.", "cp1250"), ("Hvala, čovječe.", "cp1250"),
     # and Western text stays Western, a foreign name in it included
     ("Perché è già così tardi?", "cp1252"), ("Blåbærsyltetøj på brødet.", "cp1252"),
     ("São Paulo, coração, não é?", "cp1252"), ("Þú ert í Reykjavík, ég veit.", "cp1252"),
     ("La niña está en el jardín, mon père.", "cp1252"), ("Señor Dashwood, café, naïve.", "cp1252"),
+    ("Où êtes-vous? Près de la fenêtre.", "cp1252"), ("Você também, três mês.", "cp1252"),
+    ("Più caffè, però così.", "cp1252"), ("Mon cœur, ça été à Noël.", "cp1252"),
 ])
 def test_a_code_page_reading_has_to_be_one_language(tmp_path, line, codec):
     assert texts(put(tmp_path, srt(("00:00:01,000", "00:00:02,000", line)).encode(codec))) == [line]

@@ -90,6 +90,7 @@ class KokoroBackend(Backend):
         self.style = style  # (lengths, 1, 256): one style row per token count
         self.lang = lang
         self._matches: dict = {}
+        self.model_id = f"{Path(model_path).name}:{Path(model_path).stat().st_size}"  # which weights speak
         self.model = split_model(model_path, locate_kokoro, "int64", kind="kokoro",
                                  providers=providers(device), threads=max(1, os.cpu_count() or 1))
 
@@ -110,7 +111,11 @@ class KokoroBackend(Backend):
         wanted = [] if spec.endswith((".npy", ".pt")) else [p.split(":")[0].strip() for p in spec.split(",")]
         asked = [n for n in wanted if n not in voices and n in release.LANGUAGE_OF]
         for name in release.installed_voices() if release_voices else ():
-            voices[name] = release.read_voice(release.voice_path(name))
+            try:
+                voices[name] = release.read_voice(release.voice_path(name))
+            except ModelFileError as exc:  # one damaged file must not stop every Kokoro dub
+                pack = f"kokoro-voices-{release.LANGUAGE_OF[name]}"
+                log.warning("%s; left out: run dub models rm %s, then dub models pull %s", exc, pack, pack)
         try:
             for name in asked:
                 if name not in voices:
@@ -141,7 +146,15 @@ class KokoroBackend(Backend):
                 raise UnknownBackendError(f"Kokoro style file not found: {spec}")
             if spec.endswith(".pt"):
                 return release.read_voice(spec)
-            return np.load(spec).astype(np.float32).reshape(-1, 1, 256)
+            try:  # no pickles: a style is numbers only
+                style = np.load(spec, allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise ModelFileError(f"not a Kokoro style file: {spec} (not a NumPy array of numbers): save N x 256 "
+                                     "floats with numpy.save") from exc
+            if not np.issubdtype(style.dtype, np.floating) or not style.size or style.size % 256:
+                raise ModelFileError(f"not a Kokoro style file: {spec} (shape {style.shape}, {style.dtype}): "
+                                     "save N x 256 floats with numpy.save")
+            return style.astype(np.float32).reshape(-1, 1, 256)
         parts = [p.split(":") for p in spec.split(",")]
         total = np.zeros_like(next(iter(voices.values())))
         weight_sum = 0.0

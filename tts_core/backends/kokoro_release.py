@@ -81,10 +81,14 @@ def read_voice(path: str | Path) -> np.ndarray:
     try:
         tensor = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several kinds for a damaged zip or pickle
-        raise ModelFileError(f"not a Kokoro voice file: {path} ({type(exc).__name__}); pull it again") from exc
-    if not isinstance(tensor, torch.Tensor) or tensor.numel() % 256:
-        raise ModelFileError(f"not a Kokoro voice file: {path} (expected a tensor of N x 1 x 256)")
+        raise ModelFileError(f"not a Kokoro voice file: {path} ({type(exc).__name__}): {EXPECTED}") from exc
+    if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point() or tensor.numel() % 256 \
+            or not tensor.numel():
+        raise ModelFileError(f"not a Kokoro voice file: {path}: {EXPECTED}")
     return tensor.detach().float().numpy().reshape(-1, 1, 256)
+
+
+EXPECTED = "expected a float tensor of N x 1 x 256 (510 rows in the release's files) saved by torch.save"
 
 
 def get_voice(name: str, progress=None) -> Path:

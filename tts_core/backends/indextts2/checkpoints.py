@@ -62,8 +62,8 @@ def resolve(source: str | Path | None, *, download: bool = True) -> Layout:
         root = _download_release() if download else None
         if root is None:
             raise ModelFileError(
-                f"IndexTTS-2 weights not found: download {HUB_REPO} from the model hub "
-                f"(huggingface-cli download {HUB_REPO} --local-dir IndexTTS-2) and pass the folder"
+                f"IndexTTS-2 weights not found: run `dub models pull indextts2` when online (about 5.9 GB), "
+                f"or download {HUB_REPO} from the model hub and pass the folder"
             )
     else:
         root = Path(source).expanduser()

@@ -5,7 +5,8 @@
 Every dub is the real CLI (``dub INPUT --lang L -o OUT --report R.json --work-dir W -q``) run as a
 child process with a fresh, empty work folder and a cache holding only what counts as installed:
 the model files derived under the cache root and each voice's embedding speaking the probe
-sentence (neither depends on a video), never a voice match an earlier dub made for its speakers. Of each child, from ``os.wait4`` in a small process that
+sentence (neither depends on a video; the Spanish ones are derived before the programmes, as
+``tts_core.voice.warm_probes``), never a voice match an earlier dub made for its speakers. Of each child, from ``os.wait4`` in a small process that
 starts it: wall seconds; CPU seconds (user + system of the child and of the processes it waited
 for, such as ffmpeg); RTF (wall / media length); peak memory (the child's maximum resident set, or
 its largest waited-for child's if that is larger; never under the starter's own ~12 MB; MB = 2^20
@@ -44,7 +45,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -286,6 +286,11 @@ def main(argv: list[str] | None = None) -> None:
         m["floor"] = run([sys.executable, "-c", FLOOR, str(SAMPLE)], "the Whisper floor")
         m["floor"].update(json.loads(m["floor"]["stdout"]))
         m["programmes"] = []
+        if lengths:  # installed before timing, like the model files: see installed_only
+            from tts_core import TTS
+            from tts_core.voice import warm_probes
+
+            m["probes_derived"] = warm_probes(TTS.from_pretrained("kokoro", lang="es").backend)
         for minutes in lengths:
             print(f"programme of {minutes:g} min: building, dubbing into Spanish ...", file=sys.stderr, flush=True)
             folder = tmp / f"programme-{minutes:g}"

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Callable
 
 from tts_core.backends import kokoro_release, piper
-from tts_core.download import (HUB_COMPLETE, DownloadError, OfflineError, Remote, fetch, hub_folder, human_size,
-                               offline, pulled_repo)
+from tts_core.download import (HUB_COMPLETE, DownloadError, OfflineError, Remote, fetch, hub_endpoint, hub_folder,
+                               human_size, offline, pulled_repo)
 from tts_core.files import cache_root, write_text_atomic
 
 from .errors import InputError
@@ -72,11 +72,9 @@ class Model:
         where = self.location()
         if where is None or self.package:
             return None
+        if self.files:  # only its own: Kokoro's model and voice packs share a folder
+            return sum((where / rel).stat().st_size for rel, _ in self.files)
         return sum(p.stat().st_size for p in where.rglob("*") if p.is_file())
-
-
-def hub_endpoint() -> str:
-    return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
 
 
 def hub_cache_copy(repo: str) -> Path | None:
@@ -281,6 +279,8 @@ def hub_files(model: Model) -> list[tuple[str, Remote]]:
         path = entry.get("path", "")
         if entry.get("type") != "file" or not any(fnmatch.fnmatch(Path(path).name, p) for p in model.patterns):
             continue
+        if Path(path).is_absolute() or ".." in Path(path).parts:  # never written outside the model's folder
+            raise DownloadError(f"the hub's file list for {model.repo} names a path outside it: {path!r}")
         lfs = entry.get("lfs") or {}
         remote = Remote(f"{endpoint}/{model.repo}/resolve/main/{urllib.parse.quote(path)}",
                         size=entry.get("size"), sha256=lfs.get("oid"))

@@ -204,3 +204,10 @@ def test_names_and_packages(hub):
     result = dub("models", "--kind", "separation", "--json")
     assert {r["name"] for r in json.loads(result.output)} == {"deepfilternet", "htdemucs"}
     assert listed("piper-joe")["installed"] is True
+
+
+def test_a_file_list_naming_a_path_outside_the_model_is_refused(hub, tmp_path):
+    hub.repos["Systran/faster-whisper-tiny"] = {"../../escape.bin": b"x" * 2000, **TINY}
+    result = dub("models", "pull", "whisper-tiny")
+    assert result.exit_code == 2 and "names a path outside it" in result.output
+    assert not list(tmp_path.rglob("escape.bin"))

@@ -80,3 +80,24 @@ def test_voice_reference_picks_the_closer_voice(kokoro, tmp_path):
 def test_piper_refuses_what_it_cannot_do(tts, tmp_path):
     with pytest.raises(UnsupportedRequestError, match="kokoro"):
         tts.synthesize("Hi.", emotion="happy")
+
+
+def test_voice_embeddings_are_derived_once_and_matches_use_them(tmp_path, monkeypatch):
+    """Each voice speaking the probe sentence is heard once per machine: warming derives them
+    all, a second warm derives none, and a match then gives the same answer as without them."""
+    from tts_core import voice
+
+    import soundfile as sf
+
+    kokoro = TTS.from_pretrained("kokoro", lang="es")
+    reference = tmp_path / "speaker.wav"
+    sample = TTS.from_pretrained("kokoro", voice="jm_kumo", lang="es").synthesize("Buenas tardes a todos.")
+    sf.write(reference, sample.samples, sample.sample_rate)
+    monkeypatch.setenv("DUB_CACHE_DIR", str(tmp_path / "cold"))
+    cold = voice.match_voice(kokoro.backend, reference, "jf_alpha")
+    monkeypatch.setenv("DUB_CACHE_DIR", str(tmp_path / "warm"))
+    assert voice.warm_probes(kokoro.backend, most=2) == len(kokoro.backend.voices)  # too many to blend all
+    assert voice.warm_probes(kokoro.backend, most=2) == 0
+    warm = voice.match_voice(kokoro.backend, reference, "jf_alpha")
+    assert warm.weights == cold.weights and warm.similarity == pytest.approx(cold.similarity, abs=1e-6)
+    assert [c[0] for c in warm.candidates] == [c[0] for c in cold.candidates]

@@ -303,6 +303,11 @@ def _one_line(text: str) -> str:
 HUB_COMPLETE = ".complete.json"
 
 
+def hub_endpoint() -> str:
+    """The Hugging Face Hub's address: HF_ENDPOINT (a mirror), as the hub's own tools read it."""
+    return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+
+
 def hub_folder(repo: str) -> Path:
     return cache_root() / "models" / "hub" / repo.replace("/", "--")
 

@@ -64,15 +64,24 @@ def _resemblyzer():
 def embed(audio: np.ndarray, rate: int) -> np.ndarray:
     """A unit-length speaker embedding (resemblyzer, 256-d)."""
     resemblyzer, encoder = _resemblyzer()
-    wav = resemblyzer.preprocess_wav(np.asarray(audio, dtype=np.float32), source_sr=rate)
+    at_16k = to_16k(np.asarray(audio, dtype=np.float32), rate)
+    wav = resemblyzer.preprocess_wav(at_16k)  # no source_sr: resampled above, and librosa never imported
     if len(wav) < 16_000 // 2:  # mostly silence after trimming: use it whole, at the encoder's 16 kHz
-        from math import gcd
-
-        from scipy.signal import resample_poly
-
-        g = gcd(rate, 16_000)
-        wav = resample_poly(np.asarray(audio, dtype=np.float32), 16_000 // g, rate // g).astype(np.float32)
+        wav = at_16k
     return utterance_embedding(encoder, wav)
+
+
+def to_16k(audio: np.ndarray, rate: int) -> np.ndarray:
+    """The speaker encoder's 16 kHz, as resemblyzer's ``preprocess_wav`` resamples (librosa's
+    default: soxr at high quality, cut or zero-padded to ceil(n * 16000 / rate) samples) but
+    without importing librosa's audio module (1.7 s here, more than a match's own work)."""
+    if rate == 16_000:
+        return audio
+    import soxr
+
+    n = int(np.ceil(len(audio) * 16_000 / rate))
+    out = soxr.resample(audio, rate, 16_000, quality="soxr_hq")[:n]
+    return np.pad(out, (0, n - len(out))).astype(audio.dtype) if len(out) < n else out.astype(audio.dtype)
 
 
 def utterance_embedding(encoder, wav: np.ndarray) -> np.ndarray:
@@ -138,6 +147,30 @@ def _voice_embedding(backend, style: np.ndarray, text: str) -> np.ndarray:
     return embedding
 
 
+BLEND_WEIGHTS = (0.25, 0.5, 0.75)  # of the better-ranked voice in a blend of the two best
+
+
+def warm_probes(backend, most: int = 8) -> int:
+    """Derive ahead every voice embedding a match can ask for without a pitch change: each
+    candidate alone, and (with at most ``most`` candidates) every blend of two. A one-off
+    per model, language and voice set, as deriving the model files is; returns how many
+    were computed now."""
+    names = backend.match_candidates() if hasattr(backend, "match_candidates") else sorted(backend.voices)
+    text = PROBE_TEXT.get(backend.lang, PROBE_TEXT["en"])
+    mixes = [{n: 1.0} for n in names]
+    if len(names) <= most:
+        mixes += [{a: w, b: 1.0 - w} for a, b in itertools.combinations(names, 2) for w in BLEND_WEIGHTS]
+    before = _probe_count()
+    for weights in mixes:
+        _voice_embedding(backend, sum(w * backend.voices[n] for n, w in weights.items()) / sum(weights.values()), text)
+    return _probe_count() - before
+
+
+def _probe_count() -> int:
+    folder = cache_root() / "voices" / "probes"
+    return len(list(folder.glob("*.npy"))) if folder.is_dir() else 0
+
+
 def match_voice(backend, reference: str | Path, default_voice: str) -> VoiceMatch:
     """Choose a voice or blend of two (among the backend's ``match_candidates``), and a
     pitch level, closest to ``reference``."""
@@ -172,7 +205,7 @@ def match_voice(backend, reference: str | Path, default_voice: str) -> VoiceMatc
     ranked = sorted(singles, key=singles.get, reverse=True)
     best_weights, best = {ranked[0]: 1.0}, singles[ranked[0]]
     for a, b in itertools.combinations(ranked[:2], 2):
-        for w in (0.25, 0.5, 0.75):
+        for w in BLEND_WEIGHTS:
             weights = {a: w, b: 1.0 - w}
             s = score(weights)
             tried.append((",".join(f"{n}:{v:g}" for n, v in weights.items()), s))

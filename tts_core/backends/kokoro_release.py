@@ -11,12 +11,11 @@ whose SHA-256 the hub publishes with every download. Both go under the cache's
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
-from ..download import Remote, fetch
+from ..download import Remote, fetch, hub_endpoint
 from ..errors import ModelFileError
 from ..files import cache_root
 
@@ -50,10 +49,6 @@ LANGUAGE_OF = {name: lang for lang, names in VOICES.items() for name in names}
 
 def folder() -> Path:
     return cache_root() / "models" / "kokoro"
-
-
-def hub_endpoint() -> str:
-    return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
 
 
 def voice_remote(name: str) -> Remote:

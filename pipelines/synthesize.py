@@ -28,12 +28,13 @@ VERSION = f"3-{RENDER_VERSION}"
 
 def default_backend(lang: str | None, voice: str | None = None, recording: bool = False) -> str:
     """The backend a run uses when ``--tts`` is not given, from what the backends declare
-    (``tts_core.backends.default_backend``): Kokoro to approach a recording, Piper for a
-    voice name or path and for English, Kokoro where it speaks the language, else
+    (``tts_core.backends.default_backend``): Kokoro to approach a recording or for one of
+    its own voices (``ef_dora``), Piper for another voice name or path and for English,
+    Kokoro where it speaks the language, else
     espeak-ng, which speaks almost any. A Spanish script then just works."""
     from tts_core.backends import default_backend as from_backends
 
-    return from_backends(lang, named_voice=bool(voice), recording=recording)
+    return from_backends(lang, named_voice=bool(voice), recording=recording, voice=voice)
 
 
 @functools.lru_cache(maxsize=2)

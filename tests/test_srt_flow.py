@@ -78,6 +78,8 @@ def test_default_backend_follows_the_language():
     assert default_backend("de") == "espeak"  # neither Piper's bundled voice nor Kokoro speaks it
     assert default_backend("en", recording=True) == default_backend("de", recording=True) == "kokoro"
     assert default_backend("es", voice="es_ES-davefx-medium") == "piper"  # a voice name is a Piper voice
+    assert default_backend("en", voice="ef_dora") == "kokoro"  # unless it is one of Kokoro's own
+    assert default_backend("en", voice="jf_alpha:0.6,jm_kumo:0.4") == default_backend("en", voice="x.pt") == "kokoro"
     assert default_backend("zh") == "espeak"  # IndexTTS-2 speaks it, but its weights are the user's to fetch
 
 

@@ -68,6 +68,12 @@ class Backend(ABC):
         return self.sample_rate / self.hop_length
 
     @classmethod
+    def owns_voice(cls, spec: str) -> bool:
+        """Whether ``spec`` (a ``--voice`` value) is one of this backend's own voice names or
+        files, so that naming it is enough to choose the backend."""
+        return False
+
+    @classmethod
     @abstractmethod
     def load(cls, source: str | Path | None, *, device: str = "cpu", lang: str | None = None) -> "Backend":
         """Load a voice: a registered voice name, a local model path, or the bundled default.
@@ -126,13 +132,18 @@ backend_names = BACKENDS.names
 get_backend = BACKENDS.get
 
 
-def default_backend(lang: str | None, *, named_voice: bool = False, recording: bool = False) -> str:
+def default_backend(lang: str | None, *, named_voice: bool = False, recording: bool = False,
+                    voice: str | None = None) -> str:
     """The backend a run uses when none is named: among those whose weights ship, by
     ``default_rank``, the first that speaks ``lang`` (a backend listing no languages speaks
     any: espeak-ng); to approach a recording, the first that follows voice references (and
-    speaks ``lang`` if one does); for
-    a voice given by name or path, the first-ranked one (whose voices those are)."""
+    speaks ``lang`` if one does); for a voice given by name or path (``voice``), the backend
+    that says the voice is its own (Kokoro's ``ef_dora``), else the first-ranked one."""
     ranked = sorted((cls for cls in BACKENDS.classes() if cls.bundled), key=lambda cls: (cls.default_rank, cls.name))
+    if voice and not recording:
+        owner = next((cls for cls in ranked if cls.owns_voice(voice)), None)
+        if owner is not None:
+            return owner.name
     if recording:
         ranked = [cls for cls in ranked if cls.supports_voice_reference]
     elif named_voice or not lang:

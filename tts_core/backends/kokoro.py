@@ -137,6 +137,15 @@ class KokoroBackend(Backend):
                             "int8 model; when online, run: dub models pull kokoro", exc)
         return cls(model, vocab, voices, style, lang=lang, device=device)
 
+    @classmethod
+    def owns_voice(cls, spec: str) -> bool:
+        """Kokoro's voice names (bundled or its release's, blends of them too) and its
+        ``.npy`` / ``.pt`` style files."""
+        if spec.endswith((".npy", ".pt")):
+            return True
+        names = [part.split(":")[0].strip() for part in spec.split(",")]
+        return all(name in release.LANGUAGE_OF for name in names)
+
     @staticmethod
     def parse_voice(spec: str, voices: dict[str, np.ndarray]) -> np.ndarray:
         """A voice name, a saved ``.npy`` style or release ``.pt`` voice file, or a weighted

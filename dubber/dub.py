@@ -26,7 +26,7 @@ from pipelines.errors import InputError, UserError
 from pipelines.media import probe
 from .project import Edit, Project, delivered, project_path, read_project
 from .paths import check_creatable, check_folder, check_not_inputs, same_file
-from .runner import Progress, SilentProgress, Workspace
+from .runner import Progress, SilentProgress, Workspace, warm_ahead
 
 
 def check_paths(source: Path, output: Path) -> None:
@@ -173,8 +173,22 @@ def dub_video(options: DubOptions, progress: Progress | None = None, until: str 
                 and not ws.is_cached(stage, job)):
             # Whisper hears the programme, not the stems: it runs while the separator does.
             listed[n + 1] = following.start_ahead(job)
+        if isinstance(stage, Transcribe) and stage.ahead is not None:
+            # Whisper's last seconds leave part of a core idle and the GIL mostly free: the
+            # stages after it load their libraries and models meanwhile (torch for the
+            # speaker encoder, scipy's filters: ~1.5 s that would otherwise wait in line).
+            warm_ahead(listed[n + 1:])
         if isinstance(stage, Diarize) and isinstance(following, Translate) and until is None:
-            job = ws.run_together([stage, following], job)  # both read the transcript alone
+            # Both read the transcript alone; once the speakers are known, their voices are
+            # matched (the synthesis's first work) while the translation may still run.
+            synth = next((s for s in listed[n + 2:] if isinstance(s, Synthesize)), None)
+
+            def voices(speakers: Job) -> None:
+                if synth.speaker_clips(speakers):
+                    with ws.step("voices"):  # in the report beside the stages: it is the synthesis's work
+                        synth.prepare(speakers)
+
+            job = ws.run_together([stage, following], job, then=voices if synth is not None else None)
             n += 2
             continue
         if isinstance(stage, Synthesize):

@@ -53,6 +53,22 @@ class SilentProgress:
         return lambda n=1: None
 
 
+def warm_ahead(stages: list[Stage]) -> threading.Thread:
+    """Warm ``stages`` (``Stage.warm``: their libraries and models) one after the other in a
+    daemon thread, and return it. A stage that fails to warm says why when it runs."""
+
+    def work() -> None:
+        for stage in stages:
+            try:
+                stage.warm()
+            except Exception:  # noqa: BLE001 - reported by the stage's own run, with its own message
+                pass
+
+    thread = threading.Thread(target=work, name="warm-ahead", daemon=True)
+    thread.start()
+    return thread
+
+
 @dataclass
 class Workspace:
     """The work folder of one or many runs; stages share it through their cache keys."""
@@ -105,10 +121,12 @@ class Workspace:
         self.progress.done(name, seconds)
         return final, result
 
-    def run_together(self, stages: list[Stage], job: Job) -> Job:
+    def run_together(self, stages: list[Stage], job: Job, then: Callable[[Job], None] | None = None) -> Job:
         """Run stages that read only what ``job`` holds already (none reads another's output)
         at the same time: the first here, the others in daemon threads (a Ctrl-C or an error
-        does not wait for them); the job with all their records, or the first stage's error."""
+        does not wait for them); the job with all their records, or the first stage's error.
+        ``then(job with the first stage's record)`` runs here once that stage is done, while
+        the others may still be running (a failure in it is left for a later stage to meet)."""
         results: dict[int, Job] = {}
         errors: dict[int, BaseException] = {}
 
@@ -124,6 +142,11 @@ class Workspace:
             for thread in threads:
                 thread.start()
             work(0)
+            if 0 not in errors and then is not None:
+                try:
+                    then(stages[0].done(job, getattr(results[0], stages[0].output)))
+                except Exception:  # noqa: BLE001 - the stage that needs it redoes it and says why
+                    pass
             if 0 not in errors:
                 for thread in threads:
                     thread.join()

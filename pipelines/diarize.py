@@ -41,6 +41,13 @@ def _encoder():
     return _resemblyzer()
 
 
+def warm() -> None:
+    """The speaker encoder (torch and its weights, ~1 s to load) and the clustering, loaded
+    ahead of ``diarize_stage``."""
+    _encoder()
+    import scipy.cluster.hierarchy  # noqa: F401
+
+
 def _normalize(v: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(v, axis=-1, keepdims=True)
     return v / np.maximum(norm, 1e-9)

@@ -166,6 +166,13 @@ def _write(folder: Path, stems: Iterable[tuple[np.ndarray, np.ndarray]], rate: i
     return peak.value()
 
 
+def warm() -> None:
+    """scipy's filters (the loudness meter's, the true-peak oversampling's, the envelopes'),
+    which take about half a second to import, loaded ahead of the mix."""
+    import scipy.ndimage  # noqa: F401
+    import scipy.signal  # noqa: F401
+
+
 def remix(source_wav: Path | None, background_wav: Path | None, dialogue_wav: Path | None, lines: list[dict],
           duration: float, folder: Path, options: MixOptions = MixOptions(), rate: int | None = None,
           hold: tuple[float, float] | None = None) -> dict:

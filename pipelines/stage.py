@@ -63,6 +63,18 @@ class Stage(ABC):
     def run(self, job: Job, folder: Path, task: Task) -> Record:
         """Write into ``folder`` (empty, this stage's own) and return the output record."""
 
+    def warm(self) -> None:
+        """Load what ``run`` will need that does not depend on the job (libraries, models),
+        so a dub can do it while an earlier stage waits on something else. Safe to call from
+        another thread, and before or while ``run``; a failure here is left for ``run`` to
+        report. Most stages have nothing to warm."""
+
+    def prepare(self, job: Job) -> None:
+        """Do the part of ``run``'s work that the records ``job`` already holds decide, before
+        the rest is known (Synthesize: a voice for each speaker, once diarization has their
+        clips, while the translation is still being made). ``run`` finds it done in the
+        caches it keeps; a failure here is left for ``run`` to report. Most stages have none."""
+
     def done(self, job: Job, record: Record) -> Job:
         return job.replace(**{self.output: record})
 

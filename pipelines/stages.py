@@ -96,6 +96,9 @@ class Diarize(Stage):
     def key(self, job):
         return {"segments": [(s.start, s.end) for s in job.transcript.segments], "dialogue": job.stems.dialogue}
 
+    def warm(self):
+        diarize.warm()
+
     def run(self, job, folder, task):
         segments = [s.to_dict() for s in job.transcript.segments]
         return Speakers.from_dict(diarize.diarize_stage(job.stems.dialogue, segments, self.speakers, folder), folder)
@@ -188,6 +191,24 @@ class Synthesize(Stage):
         name = job.translation.translator
         return name if name in TRANSLATORS and TRANSLATORS[name].can_rewrite else None
 
+    def warm(self):
+        synthesize.warm(self.tts, self.voice, self.device, self.lang, self.fast)
+
+    def speaker_clips(self, job: Job) -> list[str]:
+        """The clips of the speakers (from diarization) this stage's voice follows: none with
+        one recording for every line (--voice), or with a backend that follows none."""
+        from tts_core.backends import get_backend
+
+        if self.speaker_wav is not None or job.speakers is None or not get_backend(self.tts).supports_voice_reference:
+            return []
+        # The same strings the lines carry (Translation.with_speakers), so the matches are found.
+        return [str(path) for path in job.speakers.references.values()]
+
+    def prepare(self, job):
+        clips = self.speaker_clips(job)
+        if clips:
+            synthesize.prepare_voices(self.tts, self.voice, self.device, self.lang, clips, self.fast)
+
     def run(self, job, folder, task):
         segments = [line.to_dict() for line in self.lines(job).segments]
         done = synthesize.synthesize(self.line_cache or folder, segments, self.tts, self.voice, self.device,
@@ -217,6 +238,9 @@ class Remix(Stage):
         return {"audio": job.audio.audio if job.audio else None, "stems": job.stems,
                 "lines": [(line.audio, line.start) for line in job.synthesis.lines], "duration": self.duration(job),
                 "rate": job.synthesis.sample_rate}
+
+    def warm(self):
+        remix.warm()
 
     def run(self, job, folder, task):
         lines = [line.to_dict() for line in job.synthesis.lines]

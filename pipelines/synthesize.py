@@ -54,6 +54,22 @@ def load_tts(backend: str, voice: str | None, device: str, lang: str, fast: bool
         raise BackendError(f"{exc}; choose a voice with --voice, or {' or '.join(others)}") from exc
 
 
+def warm(backend: str, voice: str | None, device: str, lang: str, fast: bool = False) -> None:
+    """The voice, and the resampler each line goes through (scipy.signal, about half a
+    second to import), loaded ahead of ``synthesize``."""
+    load_tts(backend, voice, device, lang, fast)
+    import scipy.signal  # noqa: F401
+
+
+def prepare_voices(backend: str, voice: str | None, device: str, lang: str, references: list[str],
+                   fast: bool = False) -> None:
+    """Each speaker's voice matched to their reference clip now (about a second each with
+    Kokoro), before the lines are planned: the stage's lines then find the matches done."""
+    tts = load_tts(backend, voice, device, lang, fast)
+    for reference in references:
+        tts.prepare_voice(reference)
+
+
 def check_language(backend: str, voice: str | None, lang: str, device: str, speaker_wav: str | None = None,
                    fast: bool = False) -> None:
     """Load the voice now, so a language it cannot speak, or a recording to approach that

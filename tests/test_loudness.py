@@ -55,3 +55,29 @@ def test_limiter_holds_its_ceiling_on_dense_loud_audio(drive):
     gain glides rather than steps and releases slowly, so it does not modulate peaks back over."""
     noise = np.random.default_rng(3).normal(0, 0.5 * drive, (96_000, 2)).astype(np.float32)
     assert true_peak(limit(noise, 48_000, -1.5)) <= -1.5 + 0.05
+
+
+def test_true_peaks_are_skipped_only_where_they_cannot_reach_the_floor(monkeypatch):
+    """Stretches too quiet to reach a limiter's ceiling (or a meter's running maximum) are not
+    oversampled: every peak that can matter is the one oversampling all of it gives, and the
+    limiter's and meter's output is the same as with nothing skipped."""
+    from pipelines import loudness
+
+    rate = 48_000
+    # Loud bursts between quiet stretches, as speech over a bed is: most chunks are quiet.
+    audio = programme(4.0) * 0.05
+    audio[40_000:46_000] *= 60.0
+    audio[150_000:151_000] *= 80.0
+    floor = 10 ** (-1.5 / 20)
+    full = loudness._sample_peaks(audio)
+    skipped = loudness._sample_peaks(audio, floor)
+    computed = skipped > 0
+    assert 0.02 < computed.mean() < 0.3  # most of it was skipped, the bursts were not
+    assert np.array_equal(skipped[computed], full[computed])
+    assert full[~computed].max() <= floor  # what was skipped could not have mattered
+    assert (full > floor).any() and (full[full > floor] == skipped[full > floor]).all()
+
+    limited, peak = limit(audio, rate, -1.5), true_peak(audio)
+    monkeypatch.setattr(loudness, "_overshoot", lambda: float("inf"))  # oversample everything
+    assert np.array_equal(limit(audio, rate, -1.5), limited)
+    assert true_peak(audio) == peak

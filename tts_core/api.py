@@ -218,6 +218,13 @@ class TTS:
             voice_similarity=match.similarity if match is not None else None,
         )
 
+    def prepare_voice(self, speaker_wav: str | Path) -> None:
+        """Do now what the first line asked in the voice of ``speaker_wav`` would do first
+        (Kokoro: match a voice and pitch to it), so a caller can overlap it with other work;
+        later lines in that voice find it done. Nothing for a backend that cannot follow one."""
+        if self.backend.supports_voice_reference:
+            self.backend.reference_voice(speaker_wav)
+
     def natural_duration(self, text: str, *, speaker_wav: str | Path | None = None, seed: int = 0,
                          emotion: Sequence[float] | str | None = None, emotion_wav: str | Path | None = None,
                          emotion_alpha: float = 1.0) -> float:

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import itertools
 import json
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +49,17 @@ def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
     return mono, int(rate)
 
 
-@functools.lru_cache(maxsize=1)
+_ENCODER_LOCK = threading.Lock()
+
+
 def _resemblyzer():
+    # A dub may warm the encoder in a thread while diarization asks for it: one load.
+    with _ENCODER_LOCK:
+        return _load_resemblyzer()
+
+
+@functools.lru_cache(maxsize=1)
+def _load_resemblyzer():
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # webrtcvad's pkg_resources deprecation notice

@@ -701,8 +701,9 @@ CAVEATS = """Caveats:
   reference) A's speaker clips from diarization, so its whole-dub time adds those stages' seconds; its peak
   memory covers only its own steps (ASR and separation would add A's). Peak memory is GNU time's maximum RSS of
   each child (or RUSAGE_CHILDREN without it).
-- Kokoro's voice match for a reference clip is cached under the cache root: if an earlier run matched the same
-  clip, neither A's synthesize stage nor B pays for matching again.
+- A and B each start from a cache holding only what is installed (derived model files, each voice's probe
+  embedding): a voice matched to a speaker's clip is matched by each side in its own run (A's "voices" step,
+  inside B's TTS step), never taken from an earlier run.
 - The machine is shared (other jobs run on the same cores): wall times and RTF vary from run to run.
 - DistillMOS and WER come from models (DistillMOS v7, Whisper base in the target language; base is weaker on
   Spanish than on English), not listeners; each clip has few lines, hence the pooled figures. The same backend,

@@ -370,11 +370,11 @@ def warm_voices(clip: Clip) -> None:
     from tts_core.voice import warm_probes
 
     name = clip.tts or default_backend(clip.lang)
-    tts = TTS.from_pretrained(name, lang=clip.lang)
-    if tts.backend.supports_voice_reference and name == "kokoro":
-        derived = warm_probes(tts.backend)
-        if derived:
-            log(f"derived {derived} probe embeddings of the {clip.lang} voices (once per machine)")
+    if name != "kokoro":  # the backend whose voice matching reads them
+        return
+    derived = warm_probes(TTS.from_pretrained(name, lang=clip.lang).backend)
+    if derived:
+        log(f"derived {derived} probe embeddings of the {clip.lang} voices (once per machine)")
 
 
 def measure(clip: Clip, mos: DistillMOS, built: Path) -> dict:

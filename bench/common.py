@@ -89,3 +89,13 @@ def installed_only(folder: Path) -> dict:
         (real / rel).mkdir(parents=True, exist_ok=True)
         (cache / rel).symlink_to(real / rel, target_is_directory=True)
     return {**os.environ, "DUB_CACHE_DIR": str(cache)}
+
+
+def derive_probes(lang: str) -> int:
+    """Each Kokoro voice's (and blend's) embedding of the probe sentence in ``lang``, derived
+    before the timed dubs: like the model files they depend on no video, so they count as
+    installed (``installed_only`` links them in). How many were derived now."""
+    from tts_core import TTS
+    from tts_core.voice import warm_probes
+
+    return warm_probes(TTS.from_pretrained("kokoro", lang=lang).backend)

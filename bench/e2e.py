@@ -78,7 +78,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import installed_only, normalize, table, transcribe, wer
+from bench.common import derive_probes, installed_only, normalize, table, transcribe, wer
 from bench.foundation import ebur128
 from bench.tts import DistillMOS, atempo_chain
 from pipelines.media import decode_audio, probe, read_wav, resample, tool
@@ -363,18 +363,14 @@ def score_side(name: str, lines: list[dict], output: Path, clean_rate: int, sour
 
 
 def warm_voices(clip: Clip) -> None:
-    """Each voice's embedding of the probe sentence, derived before the timed dubs (as the
-    model files are): it depends on no video, so it counts as installed (see installed_only)."""
+    """The probe embeddings of the clip's voices (bench.common.derive_probes), when its
+    backend matches voices with them (Kokoro)."""
     from pipelines.synthesize import default_backend
-    from tts_core import TTS
-    from tts_core.voice import warm_probes
 
-    name = clip.tts or default_backend(clip.lang)
-    if name != "kokoro":  # the backend whose voice matching reads them
-        return
-    derived = warm_probes(TTS.from_pretrained(name, lang=clip.lang).backend)
-    if derived:
-        log(f"derived {derived} probe embeddings of the {clip.lang} voices (once per machine)")
+    if (clip.tts or default_backend(clip.lang)) == "kokoro":
+        derived = derive_probes(clip.lang)
+        if derived:
+            log(f"derived {derived} probe embeddings of the {clip.lang} voices (once per machine)")
 
 
 def measure(clip: Clip, mos: DistillMOS, built: Path) -> dict:

@@ -6,7 +6,7 @@ Every dub is the real CLI (``dub INPUT --lang L -o OUT --report R.json --work-di
 child process with a fresh, empty work folder and a cache holding only what counts as installed:
 the model files derived under the cache root and each voice's embedding speaking the probe
 sentence (neither depends on a video; the Spanish ones are derived before the programmes, as
-``tts_core.voice.warm_probes``), never a voice match an earlier dub made for its speakers. Of each child, from ``os.wait4`` in a small process that
+``bench.common.derive_probes``), never a voice match an earlier dub made for its speakers. Of each child, from ``os.wait4`` in a small process that
 starts it: wall seconds; CPU seconds (user + system of the child and of the processes it waited
 for, such as ffmpeg); RTF (wall / media length); peak memory (the child's maximum resident set, or
 its largest waited-for child's if that is larger; never under the starter's own ~12 MB; MB = 2^20
@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import recordings
-from bench.common import installed_only, table
+from bench.common import derive_probes, installed_only, table
 from bench.diarize import RATE, asterisk_turns, conversation, librivox_turns, sources_available
 from pipelines.media import decode_audio, probe, resample, tool, write_wav
 
@@ -273,10 +273,7 @@ def main(argv: list[str] | None = None) -> None:
         m["floor"].update(json.loads(m["floor"]["stdout"]))
         m["programmes"] = []
         if lengths:  # installed before timing, like the model files: see installed_only
-            from tts_core import TTS
-            from tts_core.voice import warm_probes
-
-            m["probes_derived"] = warm_probes(TTS.from_pretrained("kokoro", lang="es").backend)
+            m["probes_derived"] = derive_probes("es")
         for minutes in lengths:
             print(f"programme of {minutes:g} min: building, dubbing into Spanish ...", file=sys.stderr, flush=True)
             folder = tmp / f"programme-{minutes:g}"

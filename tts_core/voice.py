@@ -144,7 +144,7 @@ def _voice_embedding(backend, style: np.ndarray, text: str) -> np.ndarray:
     for part in (backend.name, backend.lang, getattr(backend, "model_id", ""), text, MATCH_VERSION):
         digest.update(str(part).encode() + b"\0")
     digest.update(np.ascontiguousarray(style, dtype=np.float32).tobytes())
-    path = cache_root() / "voices" / "probes" / f"{digest.hexdigest()[:24]}.npy"
+    path = _probes_folder() / f"{digest.hexdigest()[:24]}.npy"
     if path.is_file():
         try:
             return np.load(path, allow_pickle=False)
@@ -165,20 +165,36 @@ def warm_probes(backend, most: int = 8) -> int:
     candidate alone, and (with at most ``most`` candidates) every blend of two. A one-off
     per model, language and voice set, as deriving the model files is; returns how many
     were computed now."""
-    names = backend.match_candidates() if hasattr(backend, "match_candidates") else sorted(backend.voices)
+    names = candidates(backend)
     text = PROBE_TEXT.get(backend.lang, PROBE_TEXT["en"])
     mixes = [{n: 1.0} for n in names]
     if len(names) <= most:
         mixes += [{a: w, b: 1.0 - w} for a, b in itertools.combinations(names, 2) for w in BLEND_WEIGHTS]
     before = _probe_count()
     for weights in mixes:
-        _voice_embedding(backend, sum(w * backend.voices[n] for n, w in weights.items()) / sum(weights.values()), text)
+        _voice_embedding(backend, blend(backend.voices, weights), text)
     return _probe_count() - before
 
 
 def _probe_count() -> int:
-    folder = cache_root() / "voices" / "probes"
+    folder = _probes_folder()
     return len(list(folder.glob("*.npy"))) if folder.is_dir() else 0
+
+
+def _probes_folder() -> Path:
+    return cache_root() / "voices" / "probes"
+
+
+def candidates(backend) -> list[str]:
+    """The voices a speaker is matched among: the backend's ``match_candidates`` when it has
+    them, else all its voices (one list for ``match_voice`` and ``warm_probes`` alike)."""
+    return backend.match_candidates() if hasattr(backend, "match_candidates") else sorted(backend.voices)
+
+
+def blend(voices: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+    """The style of a weighted blend of ``voices`` (weights scaled to add up to one): what a
+    match scored is what the backend speaks with."""
+    return sum(w * voices[n] for n, w in weights.items()) / sum(weights.values())
 
 
 def match_voice(backend, reference: str | Path, default_voice: str) -> VoiceMatch:
@@ -187,7 +203,7 @@ def match_voice(backend, reference: str | Path, default_voice: str) -> VoiceMatc
     reference = Path(reference)
     if not reference.is_file():
         raise UnsupportedRequestError(f"voice reference not found: {reference}")
-    names = backend.match_candidates() if hasattr(backend, "match_candidates") else sorted(backend.voices)
+    names = candidates(backend)
     # The candidates are part of the key: pulling a language's native voices changes the match.
     among = hashlib.sha256(",".join(names).encode()).hexdigest()[:8]
     key = f"{sha256_file(reference)[:16]}-{backend.name}-{backend.lang}-{among}-v{MATCH_VERSION}"
@@ -203,7 +219,7 @@ def match_voice(backend, reference: str | Path, default_voice: str) -> VoiceMatc
     voices = backend.voices
 
     def score(weights: dict[str, float], pitch_hz: float | None = None) -> float:
-        style = sum(w * voices[n] for n, w in weights.items()) / sum(weights.values())
+        style = blend(voices, weights)
         if pitch_hz:
             return similarity(embed(_speak(backend, style, Prosody(pitch_hz=pitch_hz), text), backend.sample_rate),
                               target)

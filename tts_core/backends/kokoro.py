@@ -188,13 +188,12 @@ class KokoroBackend(Backend):
 
     def reference_voice(self, reference: str | Path):
         """The closest bundled voice or blend to a reference clip, and its pitch level."""
-        from ..voice import match_voice
+        from ..voice import blend, match_voice
 
         if str(reference) not in self._matches:
             self._matches[str(reference)] = match_voice(self, reference, DEFAULT_VOICE)
         match = self._matches[str(reference)]
-        style = sum(w * self.voices[n] for n, w in match.weights.items()) / sum(match.weights.values())
-        return {"style": style}, match.prosody, match
+        return {"style": blend(self.voices, match.weights)}, match.prosody, match
 
     def analyse(self, text: str, *, seed: int = 0, style: np.ndarray | None = None) -> Analysis:
         symbols = self._symbols(text)

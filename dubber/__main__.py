@@ -1,5 +1,5 @@
 """``python -m dubber`` runs the ``dub`` command."""
 
-from .cli import main
+from .cli import entry
 
-main(prog_name="dub")
+entry(prog_name="dub")

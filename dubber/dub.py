@@ -26,7 +26,7 @@ from pipelines.errors import InputError, UserError
 from pipelines.media import probe
 from .project import Edit, Project, delivered, project_path, read_project
 from .paths import check_creatable, check_folder, check_not_inputs, same_file
-from .runner import Progress, SilentProgress, Workspace, warm_ahead
+from .runner import Background, Progress, SilentProgress, Workspace, warm_ahead
 
 
 def check_paths(source: Path, output: Path) -> None:
@@ -131,9 +131,14 @@ def dub_video(options: DubOptions, progress: Progress | None = None, until: str 
     asr.check_backend(options.asr)
     if not options.srt and options.asr == "faster-whisper":  # a model folder that is not there fails now
         whisper_model.resolve(options.asr_model)
+    voice_check = None
     if until in (None, STAGES[0]):  # a stage-major batch checks once, not in every stage
-        synthesize.check_language(options.tts, options.voice, lang, options.device,
-                                  str(options.speaker_wav) if options.speaker_wav else None, options.tts_fast)
+        # Loading the voice is the check (0.3-0.4 s): it runs while the input is probed and its
+        # audio extracted, and is waited for before the next stage, so a voice that cannot
+        # speak the language still fails before any other work.
+        voice_check = Background(functools.partial(
+            synthesize.check_language, options.tts, options.voice, lang, options.device,
+            str(options.speaker_wav) if options.speaker_wav else None, options.tts_fast), name="voice-check")
     check_writes(options, source, output)
     info = probe(source)
     if not info.has_audio:
@@ -165,6 +170,8 @@ def dub_video(options: DubOptions, progress: Progress | None = None, until: str 
     while n < len(listed):
         stage = listed[n]
         if beyond(stage):
+            if voice_check is not None:
+                voice_check.result()
             return partial()
         following = listed[n + 1] if n + 1 < len(listed) else None
         # Stages that do not need each other's output overlap on the two cores a dub has (a
@@ -173,6 +180,9 @@ def dub_video(options: DubOptions, progress: Progress | None = None, until: str 
                 and not ws.is_cached(stage, job)):
             # Whisper hears the programme, not the stems: it runs while the separator does.
             listed[n + 1] = following.start_ahead(job)
+        if voice_check is not None and n > 0:  # Whisper, just started, loads meanwhile
+            voice_check.result()  # its error, if any, is the dub's
+            voice_check = None
         if isinstance(stage, Transcribe) and stage.ahead is not None:
             # Whisper's last seconds leave part of a core idle and the GIL mostly free: the
             # stages after it load their libraries and models meanwhile (torch for the

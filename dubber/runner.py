@@ -69,6 +69,31 @@ def warm_ahead(stages: list[Stage]) -> threading.Thread:
     return thread
 
 
+class Background:
+    """``call()`` in a thread; ``result`` waits for it and raises what it raised, in the
+    caller's thread. Not a daemon: a run that fails meanwhile waits for it to end before the
+    process exits, since a library torn down at exit under a thread still loading a model
+    aborts the process (onnxruntime did, in a dub refused for its subtitles)."""
+
+    def __init__(self, call: Callable[[], object], name: str):
+        self._value: object = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(call,), name=name)
+        self._thread.start()
+
+    def _run(self, call: Callable[[], object]) -> None:
+        try:
+            self._value = call()
+        except BaseException as exc:  # raised by result(), in the thread that asks
+            self._error = exc
+
+    def result(self) -> object:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 @dataclass
 class Workspace:
     """The work folder of one or many runs; stages share it through their cache keys."""

@@ -1,5 +1,6 @@
-"""Work a dub does ahead of the stage that needs it: stages warmed in a thread while Whisper
-finishes, and each speaker's voice matched as soon as diarization has their clips."""
+"""Work a dub does ahead of the stage that needs it: the voice loaded while the input is
+extracted, stages warmed in a thread while Whisper finishes, and each speaker's voice matched
+as soon as diarization has their clips."""
 
 import threading
 from dataclasses import dataclass
@@ -8,7 +9,7 @@ from typing import ClassVar
 import pytest
 import soundfile as sf
 
-from dubber.runner import Workspace, warm_ahead
+from dubber.runner import Background, Workspace, warm_ahead
 from pipelines import synthesize
 from pipelines.records import Speakers, Transcript
 from pipelines.stage import Job, Stage
@@ -44,6 +45,26 @@ class Recorder(Stage):
             assert self.gate.wait(10)
         self.log.append(f"run {self.label}")
         return Transcript(self.label, 1.0, 0.0, [])
+
+
+def test_background_gives_its_value_or_raises_its_error_in_the_thread_that_asks():
+    gate = threading.Event()
+    names = []
+
+    def slow():
+        names.append(threading.current_thread().name)
+        assert gate.wait(10)
+        return 42
+
+    running = Background(slow, name="voice-check")
+    gate.set()  # it was running meanwhile: the caller was free
+    assert running.result() == 42 and names == ["voice-check"]
+
+    def broken():
+        raise ValueError("this voice cannot speak Hindi")
+
+    with pytest.raises(ValueError, match="cannot speak Hindi"):
+        Background(broken, name="voice-check").result()
 
 
 def test_stages_are_warmed_in_order_and_a_failure_is_left_to_the_stage():

@@ -164,6 +164,8 @@ def test_voice_that_is_not_audio_or_cannot_be_followed(tmp_path):
     music = tmp_path / "music.wav"
     _music(music)
     assert_user_error(*dub(tmp_path, SAMPLE, "--voice", str(music), "--tts", "piper"), "cannot follow a recording")
+    # The voice is checked while the audio is extracted, and waited for before the separation.
+    assert not (tmp_path / "work" / "separate").exists()
 
 
 @pytest.mark.slow

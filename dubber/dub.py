@@ -231,7 +231,8 @@ def deliver(options: DubOptions, ws: Workspace, job: Job, spoken: str | None, pr
                                                "subs": sha256_file(track) if track else None})
         if previous is None or not previous.still_delivered(output, key):
             mux.mux(Path(options.input), mix.mix, output, job.audio.has_video, lang,
-                    keep_original=options.keep_original, source_lang=spoken, subtitles=track)
+                    keep_original=options.keep_original, source_lang=spoken, subtitles=track,
+                    encoded=(mix.encoded, mix.codec) if mix.encoded is not None else None)
         for code in staged:
             for made, final in zip(subtitle_paths(Path(staging) / output.name, code), subtitle_paths(output, code)):
                 os.replace(made, final)
@@ -278,7 +279,7 @@ def stages(options: DubOptions, root: Path) -> list[Stage]:
     listed += [Synthesize(lang, options.tts, options.voice, str(options.speaker_wav) if options.speaker_wav else None,
                           options.device, options.tts_fast, options.fit, options.emotion, options.emotion_alpha,
                           options.line_emotion, extract.MIX_RATE, options.translator_options, line_cache=root),
-               Remix(options.mix)]
+               Remix(options.mix, encode=mux.encode_ahead(Path(options.output)))]
     return listed
 
 

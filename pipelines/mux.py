@@ -22,6 +22,27 @@ AUDIO_CODECS = {".mp4": "aac", ".m4a": "aac", ".mov": "aac", ".mkv": "aac", ".we
                 ".mp3": "libmp3lame", ".wav": "pcm_s16le", ".flac": "flac", ".ogg": "libopus"}
 
 
+# The codecs the remix encodes while it writes the mix, and the file each goes in: the mux
+# then copies that track (the same samples as encoding the mix's WAV: checked in the tests).
+# AAC (MP4, MOV, M4A, MKV) only; the others are encoded here, after the remix.
+ENCODED_AHEAD = {"aac": "mix.m4a"}
+
+
+def audio_codec(output: Path) -> str:
+    """The codec the dub's audio takes in ``output`` (by its extension)."""
+    return AUDIO_CODECS.get(Path(output).suffix.lower(), "aac")
+
+
+def codec_options(codec: str) -> list[str]:
+    return [] if codec in ("pcm_s16le", "flac") else ["-b:a", "192k"]
+
+
+def encode_ahead(output: Path) -> str | None:
+    """The codec for the remix to encode as it writes the mix, when the mux can copy it."""
+    codec = audio_codec(output)
+    return codec if codec in ENCODED_AHEAD else None
+
+
 SUBTITLE_CODECS = {".mp4": "mov_text", ".m4v": "mov_text", ".mov": "mov_text", ".mkv": "srt", ".webm": "webvtt"}
 
 
@@ -68,13 +89,16 @@ def _trial(source: Path, suffix: str, has_video: bool) -> subprocess.CompletedPr
 
 
 def mux(source: Path, mix_wav: Path, output: Path, has_video: bool, lang: str, *, keep_original: bool = False,
-        source_lang: str | None = None, subtitles: Path | None = None) -> Path:
+        source_lang: str | None = None, subtitles: Path | None = None,
+        encoded: tuple[Path, str] | None = None) -> Path:
     """Write ``output``: the picture copied, the dub as the first audio track (tagged with its
     language), with ``keep_original`` the source's own audio as a second track, and with
-    ``subtitles`` a soft subtitle track."""
+    ``subtitles`` a soft subtitle track. ``encoded``: (file, codec) of the mix already
+    encoded, copied when it is the codec ``output`` takes."""
     suffix = output.suffix.lower()
-    codec = AUDIO_CODECS.get(suffix, "aac")
-    bitrate = [] if codec in ("pcm_s16le", "flac") else ["-b:a", "192k"]
+    codec = audio_codec(output)
+    bitrate = codec_options(codec)
+    dub_in, dub_codec = (encoded[0], ["copy"]) if encoded and encoded[1] == codec else (mix_wav, [codec, *bitrate])
     tags = ["-metadata:s:a:0", f"language={iso639_2(lang)}", "-metadata:s:a:0", "title=Dub"]
     with atomic_path(output, suffix=suffix) as tmp:
         if has_video:
@@ -89,11 +113,11 @@ def mux(source: Path, mix_wav: Path, output: Path, has_video: bool, lang: str, *
                 maps += ["-map", "2:s:0"]
                 subs = ["-i", arg(subtitles)]
                 tags += ["-c:s", SUBTITLE_CODECS[suffix], "-metadata:s:s:0", f"language={iso639_2(lang)}"]
-            run_ffmpeg(["-i", arg(source), "-i", arg(mix_wav), *subs, *maps, "-c:v", "copy", "-c:a:0", codec,
-                        *bitrate, *original, "-disposition:a:0", "default", "-map_metadata", "0", *tags, arg(tmp)],
+            run_ffmpeg(["-i", arg(source), "-i", arg(dub_in), *subs, *maps, "-c:v", "copy", "-c:a:0", *dub_codec,
+                        *original, "-disposition:a:0", "default", "-map_metadata", "0", *tags, arg(tmp)],
                        "mux the dubbed audio")
         else:
-            run_ffmpeg(["-i", arg(mix_wav), "-c:a", codec, *bitrate, *tags, arg(tmp)], "write the dubbed audio")
+            run_ffmpeg(["-i", arg(dub_in), "-c:a", *dub_codec, *tags, arg(tmp)], "write the dubbed audio")
         _check_written(tmp, mix_wav, output)
     return output
 

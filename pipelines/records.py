@@ -227,8 +227,8 @@ class Synthesis(Record):
 class Mix(Record):
     """The remix: the programme's new audio and its two stems, with what was measured."""
 
-    NESTED: ClassVar[dict] = {"mix": Path, "dialogue": Path, "music_effects": Path}
-    OPTIONAL: ClassVar[frozenset[str]] = frozenset({"source_lufs"})
+    NESTED: ClassVar[dict] = {"mix": Path, "dialogue": Path, "music_effects": Path, "encoded": Path}
+    OPTIONAL: ClassVar[frozenset[str]] = frozenset({"source_lufs", "encoded", "codec"})
 
     mix: Path
     dialogue: Path
@@ -242,6 +242,8 @@ class Mix(Record):
     cut_ms: float
     source_lufs: float | None = None  # None: there was no source programme (subtitles in)
     gain_db: float = 0.0  # the mix's gain before the limiter (review holds it: see remix's hold)
+    encoded: Path | None = None  # the mix already encoded for the output's container, if it was
+    codec: str | None = None  # ... and its codec
 
     def figures(self) -> dict:
         """What the report says of the mix."""

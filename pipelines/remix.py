@@ -19,7 +19,8 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .errors import StageError
-from .media import read_wav, read_wav_blocks, wav_info, wav_writer
+from .media import Encoder, read_wav, read_wav_blocks, wav_info, wav_writer
+from .mux import ENCODED_AHEAD, codec_options
 
 from . import loudness
 
@@ -141,12 +142,12 @@ class MixOptions:
 
 
 def _write(folder: Path, stems: Iterable[tuple[np.ndarray, np.ndarray]], rate: int, channels: int,
-           mix_gain: np.float32, stem_gain: np.float32, ceiling: float) -> float:
-    """Write the mix and the two stems, each through its own limiter (a stem may peak where
-    the mix does not), in one pass; the mix's true peak."""
+           mix_gain: np.float32, stem_gain: np.float32, ceiling: float, encoder: Encoder | None = None) -> float:
+    """Write the mix (and hand it to ``encoder``) and the two stems, each through its own
+    limiter (a stem may peak where the mix does not), in one pass; the mix's true peak."""
     peak = loudness.TruePeakMeter()
     limiters = [loudness.Limiter(rate, ceiling) for _ in range(3)]
-    with wav_writer(folder / "mix.wav", rate, channels) as mix, \
+    with wav_writer(folder / "mix.wav", rate, channels, encoder.write if encoder else None) as mix, \
             wav_writer(folder / "dialogue_dub.wav", rate, 1) as dialogue, \
             wav_writer(folder / "music_effects.wav", rate, channels) as music_effects:
         writers = (mix, dialogue, music_effects)
@@ -175,12 +176,14 @@ def warm() -> None:
 
 def remix(source_wav: Path | None, background_wav: Path | None, dialogue_wav: Path | None, lines: list[dict],
           duration: float, folder: Path, options: MixOptions = MixOptions(), rate: int | None = None,
-          hold: tuple[float, float] | None = None) -> dict:
+          hold: tuple[float, float] | None = None, encode: str | None = None) -> dict:
     """The mix of ``lines`` over the background. Without a programme (subtitles in: no
     source, background or dialogue), the lines alone at ``rate`` in mono, at their own level
     unless ``options.loudness`` says otherwise, through the same fades and limiter.
     ``hold`` = (voice gain, mix gain in dB) of an earlier mix, kept instead of measured
-    again: a line regenerated in review changes the mix inside its slot only."""
+    again: a line regenerated in review changes the mix inside its slot only. ``encode``: a
+    codec of ``mux.ENCODED_AHEAD`` to encode the mix into as it is written (the mux's
+    slowest part, done beside the remix's last pass instead of after it)."""
     if background_wav is not None:
         bed = wav_info(background_wav)
         rate, channels = bed.sample_rate, bed.channels
@@ -245,9 +248,17 @@ def remix(source_wav: Path | None, background_wav: Path | None, dialogue_wav: Pa
     mix_gain = loudness.gain_factor(gain_db)
     # Stems get the same overall gain, so dialogue + M&E adds up to the mix (before limiting).
     stem_gain = loudness.gain_factor(target - measured) if np.isfinite(measured) else np.float32(1.0)
-    peak = _write(folder, stems(), rate, channels, mix_gain, stem_gain, ceiling)
-    if lufs is None:  # measured on what was written, limiter included
-        lufs = loudness.loudness_of(read_wav_blocks(folder / "mix.wav", block), rate)
+    encoder = Encoder(folder / ENCODED_AHEAD[encode], rate, channels, encode, codec_options(encode)) \
+        if encode is not None else None
+    try:
+        peak = _write(folder, stems(), rate, channels, mix_gain, stem_gain, ceiling, encoder)
+        if lufs is None:  # measured on what was written, limiter included
+            lufs = loudness.loudness_of(read_wav_blocks(folder / "mix.wav", block), rate)
+        encoded = {"encoded": encoder.finish().name, "codec": encode} if encoder is not None else {}
+    except BaseException:
+        if encoder is not None:
+            encoder.abort()
+        raise
     return {"mix": "mix.wav", "dialogue": "dialogue_dub.wav", "music_effects": "music_effects.wav",
             "sample_rate": rate, "voice_gain": voice_gain, "samples": length, "source_lufs": source_lufs,
-            "target_lufs": target, "lufs": lufs, "true_peak": peak, "cut_ms": cut_ms, "gain_db": gain_db}
+            "target_lufs": target, "lufs": lufs, "true_peak": peak, "cut_ms": cut_ms, "gain_db": gain_db, **encoded}

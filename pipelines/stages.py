@@ -225,6 +225,7 @@ class Remix(Stage):
 
     mix: MixOptions = field(default_factory=MixOptions)
     hold: tuple[float, float] | None = None  # (voice gain, mix gain dB) kept from an earlier mix
+    encode: str | None = None  # the output's codec, to encode while mixing (mux.encode_ahead)
     name: ClassVar[str] = "remix"
     version: ClassVar[str] = remix.VERSION
     output: ClassVar[str] = "mix"
@@ -247,7 +248,7 @@ class Remix(Stage):
         stems = job.stems
         done = remix.remix(job.audio.audio if job.audio else None, stems.background if stems else None,
                            stems.dialogue if stems else None, lines, self.duration(job), folder, self.mix,
-                           rate=job.synthesis.sample_rate, hold=self.hold)
+                           rate=job.synthesis.sample_rate, hold=self.hold, encode=self.encode)
         return Mix.from_dict(done, folder)
 
 

@@ -112,6 +112,57 @@ def test_remix_by_small_blocks_is_the_remix_by_large_ones(tmp_path, monkeypatch)
         b, _ = read_wav(large / name)
         assert np.abs(a - b).max() <= 1 / 32768  # one step of 16 bits at most
 
+def _decoded(path) -> bytes:
+    """The first audio track of ``path`` decoded to 16-bit PCM, as a player hears it."""
+    return subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a:0", "-f", "s16le", "-"],
+                          capture_output=True, check=True).stdout
+
+
+def test_the_mix_encoded_while_written_is_what_the_mux_would_encode(tmp_path, monkeypatch):
+    """The remix hands the mix to ffmpeg block by block as it writes it (AAC for an MP4): the
+    mux copies that track, and the picture's file carries the same samples as when the mux
+    encoded the finished WAV; a container that takes another codec still encodes the WAV."""
+    from pipelines import mux
+
+    monkeypatch.setattr(remix, "BLOCK_SECONDS", 1)  # many blocks through the pipe
+    audio = programme(4.0)
+    source = write_wav(tmp_path / "source.wav", audio, RATE)
+    background = write_wav(tmp_path / "background.wav", audio * 0.5, RATE)
+    t = np.arange(int(1.2 * RATE)) / RATE
+    line = write_wav(tmp_path / "line.wav", (0.5 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), RATE)
+    folder = tmp_path / "mix"
+    folder.mkdir()
+    made = remix.remix(source, background, None, [{"index": 0, "start": 1.0, "end": 2.2, "audio": str(line)}], 4.0,
+                       folder, remix.MixOptions(loudness=-16.0), encode=mux.encode_ahead(tmp_path / "out.mp4"))
+    assert made["encoded"] == "mix.m4a" and made["codec"] == "aac"
+    video = tmp_path / "video.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=c=blue:s=64x64:r=10:d=4", "-i", str(source), "-c:v", "libx264",
+           "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(video))
+    copied = mux.mux(video, folder / "mix.wav", tmp_path / "copied.mp4", True, "es",
+                     encoded=(folder / "mix.m4a", "aac"))
+    encoded = mux.mux(video, folder / "mix.wav", tmp_path / "encoded.mp4", True, "es")
+    assert _decoded(copied) == _decoded(encoded) and len(_decoded(copied)) >= 4 * RATE * 2 * 2
+    # WebM takes Opus: the AAC file is not for it, and the WAV is encoded as before.
+    webm = mux.mux(source, folder / "mix.wav", tmp_path / "out.webm", False, "es", encoded=(folder / "mix.m4a", "aac"))
+    codec = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0",
+                            str(webm)], capture_output=True, text=True, check=True).stdout.split()
+    assert codec == ["opus"] and probe(webm).duration == pytest.approx(4.0, abs=0.05)
+
+
+def test_an_encoder_that_fails_says_so_in_one_line(tmp_path):
+    from pipelines.errors import StageError
+    from pipelines.media import Encoder
+
+    broken = Encoder(tmp_path / "mix.m4a", RATE, 1, "no_such_codec", [])
+    for _ in range(8):  # more than it queues: ffmpeg has gone, and writing never blocks
+        broken.write(np.zeros(RATE, "<i2").tobytes())
+    with pytest.raises(StageError, match="ffmpeg failed to encode the mix: .*no_such_codec"):
+        broken.finish()
+    stopped = Encoder(tmp_path / "stopped.m4a", RATE, 1, "aac", [])
+    stopped.write(np.zeros(RATE, "<i2").tobytes())
+    stopped.abort()  # a remix that fails stops ffmpeg; its folder goes with the stage's
+
+
 SECONDS = 3600
 # One float32 array of an hour at 48 kHz mono is 690 MB; the whole-array remix held about
 # six. Streaming, the peak is the interpreter, libraries and TTS model (~450 MB, the same

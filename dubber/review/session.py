@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 import numpy as np
 
+from pipelines import mux
 from pipelines.errors import InputError, UserError
 from pipelines.extract import MIX_RATE
 from pipelines.records import Line, Segment, Source, SpokenLine, Synthesis, Transcript, Translation
@@ -263,7 +264,7 @@ class Review:
             # The first dub's gains, held: the mix changes inside the regenerated lines' slots only.
             mixed = self.project.report.get("mix", {})
             hold = (mixed["voice_gain"], mixed["gain_db"]) if "gain_db" in mixed else None
-            job = ws.run_stage(Remix(self.options.mix, hold), job)
+            job = ws.run_stage(Remix(self.options.mix, hold, encode=mux.encode_ahead(target)), job)
             options = replace(self.options, output=target)
             with self._lock:
                 result = deliver(options, ws, job, self.project.report.get("source_lang"),

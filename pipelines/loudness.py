@@ -347,15 +347,27 @@ class Level:
         return gain_factor(self.gain_db)
 
 
-def level(source: Source, rate: int, target_lufs: float, ceiling_db: float = -1.0, passes: int = 4) -> Level:
+def limited_loudness(blocks: Iterable[np.ndarray], rate: int, gain_db: float, ceiling_db: float = -1.0) -> float:
+    """The loudness of a signal given block by block once gained by ``gain_db`` and limited."""
+    return loudness_of(limited(_gained(blocks, gain_db), rate, ceiling_db), rate)
+
+
+def level(source: Source, rate: int, target_lufs: float, ceiling_db: float = -1.0, passes: int = 4, *,
+          measured: float | None = None, trial: Callable[[float], float] | None = None) -> Level:
     """Gain to ``target_lufs`` then true-peak limiting; the loudness lost to the limiter is
-    made up over a few passes (``passes`` >= 1), each a fresh pass over ``source``."""
-    measured = loudness_of(source(), rate)
+    made up over a few passes (``passes`` >= 1), each a fresh pass over ``source``.
+    ``measured``: the source's loudness, when the caller has it. ``trial(gain_db)``: the
+    loudness once gained and limited, made by the caller (the remix writes its files in
+    each trial, so the last one is the mix); by default a pass over ``source``."""
+    measured = loudness_of(source(), rate) if measured is None else measured
     if not np.isfinite(measured):
         return Level(measured, 0.0, measured)
+    if trial is None:
+        def trial(gain_db: float) -> float:
+            return limited_loudness(source(), rate, gain_db, ceiling_db)
     gain_db = target_lufs - measured
     for attempt in range(passes):
-        now = loudness_of(limited(_gained(source(), gain_db), rate, ceiling_db), rate)
+        now = trial(gain_db)
         if abs(now - target_lufs) < 0.1 or attempt == passes - 1:
             break
         gain_db += target_lufs - now

@@ -142,10 +142,12 @@ class MixOptions:
 
 
 def _write(folder: Path, stems: Iterable[tuple[np.ndarray, np.ndarray]], rate: int, channels: int,
-           mix_gain: np.float32, stem_gain: np.float32, ceiling: float, encoder: Encoder | None = None) -> float:
+           mix_gain: np.float32, stem_gain: np.float32, ceiling: float,
+           encoder: Encoder | None = None) -> tuple[float, float]:
     """Write the mix (and hand it to ``encoder``) and the two stems, each through its own
-    limiter (a stem may peak where the mix does not), in one pass; the mix's true peak."""
-    peak = loudness.TruePeakMeter()
+    limiter (a stem may peak where the mix does not), in one pass; the mix's true peak and
+    loudness."""
+    peak, meter = loudness.TruePeakMeter(), loudness.LoudnessMeter(rate)
     limiters = [loudness.Limiter(rate, ceiling) for _ in range(3)]
     with wav_writer(folder / "mix.wav", rate, channels, encoder.write if encoder else None) as mix, \
             wav_writer(folder / "dialogue_dub.wav", rate, 1) as dialogue, \
@@ -157,6 +159,7 @@ def _write(folder: Path, stems: Iterable[tuple[np.ndarray, np.ndarray]], rate: i
                 writers[track].write(piece)
                 if track == 0:
                     peak.add(piece)
+                    meter.add(piece)
 
         for effects, voice in stems:
             signals = ((effects + voice[:, None]) * mix_gain, voice * stem_gain, effects * stem_gain)
@@ -164,7 +167,7 @@ def _write(folder: Path, stems: Iterable[tuple[np.ndarray, np.ndarray]], rate: i
                 put(track, limiters[track].push(signal))
         for track, limiter in enumerate(limiters):
             put(track, limiter.end())
-    return peak.value()
+    return peak.value(), meter.value()
 
 
 def warm() -> None:
@@ -235,30 +238,49 @@ def remix(source_wav: Path | None, background_wav: Path | None, dialogue_wav: Pa
         target = -23.0  # a silent source: fall back to the EBU R128 broadcast level
     # The limiter aims a little under the ceiling: lossy encoders (AAC) overshoot peaks.
     ceiling = options.true_peak - CODEC_HEADROOM_DB
-    # The mix's gain: held from an earlier mix, found to reach the target, or none (the
-    # voice's own level: only the limiter touches it). lufs None: measured once written.
-    gain_db, lufs, measured = 0.0, None, float("nan")
-    if hold is not None:
-        gain_db = hold[1]
-        if target is not None:
-            measured = loudness.loudness_of(mixed(), rate)
-    elif target is not None:
-        found = loudness.level(mixed, rate, target, ceiling)
-        gain_db, lufs, measured = found.gain_db, found.lufs, found.measured
-    mix_gain = loudness.gain_factor(gain_db)
+    measured = loudness.loudness_of(mixed(), rate) if target is not None else float("nan")
     # Stems get the same overall gain, so dialogue + M&E adds up to the mix (before limiting).
     stem_gain = loudness.gain_factor(target - measured) if np.isfinite(measured) else np.float32(1.0)
-    encoder = Encoder(folder / ENCODED_AHEAD[encode], rate, channels, encode, codec_options(encode)) \
-        if encode is not None else None
+    encoders: list[Encoder] = []
+    written: dict[str, float] = {}
+    tried: list[float] = []
+
+    def write(gain_db: float) -> float:
+        """A pass writing the files with the mix at ``gain_db`` (and encoding it); the
+        mix's loudness as written, limiter included."""
+        for superseded in encoders:  # a gain the search for the target moved past
+            superseded.abort()
+        encoders[:] = [Encoder(folder / ENCODED_AHEAD[encode], rate, channels, encode, codec_options(encode))] \
+            if encode is not None else []
+        written["peak"], written["lufs"] = _write(folder, stems(), rate, channels, loudness.gain_factor(gain_db),
+                                                  stem_gain, ceiling, encoders[0] if encoders else None)
+        written["gain_db"] = gain_db
+        return written["lufs"]
+
+    def search(gain_db: float) -> float:
+        """The loudness at ``gain_db``, limiter included. The first gain the search for the
+        target tries is measured alone (a limiter pass over the mix): it lands when the
+        limiter barely touches the mix, and the files are then written at it. Each later
+        one is a pass that writes the files, since the last one tried is the mix: not
+        written again, and its encoder started a pass earlier (the sample's mix lands on
+        the second gain)."""
+        tried.append(gain_db)
+        return loudness.limited_loudness(mixed(), rate, gain_db, ceiling) if len(tried) == 1 else write(gain_db)
+
     try:
-        peak = _write(folder, stems(), rate, channels, mix_gain, stem_gain, ceiling, encoder)
-        if lufs is None:  # measured on what was written, limiter included
-            lufs = loudness.loudness_of(read_wav_blocks(folder / "mix.wav", block), rate)
-        encoded = {"encoded": encoder.finish().name, "codec": encode} if encoder is not None else {}
+        # The mix's gain: held from an earlier mix, found to reach the target, or none (the
+        # voice's own level: only the limiter touches it).
+        gain_db = hold[1] if hold is not None else 0.0
+        if hold is None and target is not None:
+            gain_db = loudness.level(mixed, rate, target, ceiling, measured=measured, trial=search).gain_db
+        if written.get("gain_db") != gain_db:
+            write(gain_db)
+        encoded = {"encoded": encoders[0].finish().name, "codec": encode} if encoders else {}
     except BaseException:
-        if encoder is not None:
+        for encoder in encoders:
             encoder.abort()
         raise
+    gain_db, lufs, peak = written["gain_db"], written["lufs"], written["peak"]
     return {"mix": "mix.wav", "dialogue": "dialogue_dub.wav", "music_effects": "music_effects.wav",
             "sample_rate": rate, "voice_gain": voice_gain, "samples": length, "source_lufs": source_lufs,
             "target_lufs": target, "lufs": lufs, "true_peak": peak, "cut_ms": cut_ms, "gain_db": gain_db, **encoded}

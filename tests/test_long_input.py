@@ -149,6 +149,37 @@ def test_the_mix_encoded_while_written_is_what_the_mux_would_encode(tmp_path, mo
     assert codec == ["opus"] and probe(webm).duration == pytest.approx(4.0, abs=0.05)
 
 
+def test_the_files_left_are_the_mix_at_the_gain_the_search_lands_on(tmp_path, monkeypatch):
+    """A loud target the limiter fights: the search for the gain tries several, and from the
+    second on each writes the files (and encodes the mix); what is left is exactly the mix
+    written once at the gain it landed on, as a held gain writes it."""
+    from pipelines import mux
+
+    gains = []
+    real = remix._write
+    monkeypatch.setattr(remix, "_write", lambda *a, **k: gains.append(float(a[4])) or real(*a, **k))
+    audio = programme(4.0)
+    source = write_wav(tmp_path / "source.wav", audio, RATE)
+    background = write_wav(tmp_path / "background.wav", audio * 0.5, RATE)
+    t = np.arange(int(1.2 * RATE)) / RATE
+    line = write_wav(tmp_path / "line.wav", (0.5 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), RATE)
+    lines = [{"index": 0, "start": 1.0, "end": 2.2, "audio": str(line)}]
+    options = remix.MixOptions(loudness=-7.5)
+    made = {}
+    for name, hold in (("searched", None), ("held", "from searched")):
+        folder = tmp_path / name
+        folder.mkdir()
+        held = (made["searched"]["voice_gain"], made["searched"]["gain_db"]) if hold else None
+        made[name] = remix.remix(source, background, None, lines, 4.0, folder, options, hold=held, encode="aac")
+    # The first gain tried is measured alone; the next two were written; the last is the held one.
+    assert len(gains) == 3 and gains[0] != gains[1] == gains[2]
+    assert made["searched"]["lufs"] == pytest.approx(-7.5, abs=0.1)
+    for name in ("mix.wav", "dialogue_dub.wav", "music_effects.wav"):
+        assert (tmp_path / "searched" / name).read_bytes() == (tmp_path / "held" / name).read_bytes()
+    assert _decoded(tmp_path / "searched" / "mix.m4a") == _decoded(tmp_path / "held" / "mix.m4a")
+    assert made["searched"]["lufs"] == pytest.approx(made["held"]["lufs"], abs=1e-9)
+
+
 def test_an_encoder_that_fails_says_so_in_one_line(tmp_path):
     from pipelines.errors import StageError
     from pipelines.media import Encoder

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -31,6 +32,7 @@ class DubGroup(click.Group):
             sys.exit(2)
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             args = ["video", *args]
+        self.chosen = args[0]  # read by ``entry``
         return super().parse_args(ctx, args)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
@@ -223,19 +225,41 @@ def tts(text, output, duration, target_tokens, duration_scale, tts_backend, voic
         click.echo(f"{output}: {speech.duration:.3f}s, {speech.tokens} frames, rate {speech.rate:.2f}{flag}{like}", err=True)
 
 
+# The commands that have written, closed and put in place everything they make when they
+# return, and start nothing that outlives them (no Ray cluster, no server): see ``entry``.
+ENDS_WHEN_DONE = frozenset({"video", "srt", "tts"})
+
+
 def entry(prog_name: str | None = None) -> None:
-    """The ``dub`` command: ``main`` in a process that ends when it returns."""
+    """The ``dub`` command: ``main`` in a process that ends when it returns.
+
+    Ending a process that has loaded torch, onnxruntime and the models costs time that is
+    of no use to anyone: the interpreter's last garbage collections walk every object they
+    made (0.5-0.7 s after a dub of the sample, itself 8 s), and torch's exit hooks then undo
+    the registration of each of its operators (0.2 s more). Not in ``main``: a test process
+    calls that many times and must keep collecting."""
     try:
         main(prog_name=prog_name)
-    finally:
-        # The interpreter's last garbage collections, as it exits, walk every object torch,
-        # onnxruntime and the models made: 0.5-0.7 s after a dub, measured on the sample (a
-        # dub of 8 s). Frozen, they are left to the operating system, which frees the memory
-        # all the same. Outputs are closed and renamed before this point, and atexit
-        # handlers and module teardown still run; only a cycle's __del__ may not (Python
-        # never promises those at exit). Not in ``main``: a test process calls that many
-        # times and must keep collecting.
-        gc.freeze()
+    except SystemExit as exc:
+        code = exc.code
+    else:
+        code = 0
+    if getattr(main, "chosen", None) in ENDS_WHEN_DONE:
+        # Nothing is left to do: the streams are flushed and the process ends as it is.
+        logging.shutdown()
+        if isinstance(code, str):  # sys.exit("message") prints it and exits 1
+            print(code, file=sys.stderr)
+            code = 1
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe (dub ... | head): nothing more to say
+                pass
+        os._exit(0 if code is None else code)
+    # Other commands exit the usual way (a batch's Ray cluster is shut down by its exit
+    # hook), with the garbage collector frozen: the memory goes back to the system anyway.
+    gc.freeze()
+    sys.exit(code)
 
 
 if __name__ == "__main__":

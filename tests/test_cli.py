@@ -109,3 +109,23 @@ def test_voice_recording_picks_a_backend_that_follows_it(tmp_path, monkeypatch):
     run(str(SAMPLE), "--lang", "en", "--voice", "en_US-lessac-medium", "-o", str(tmp_path / "o.mp4"), "-q")
     assert seen["options"].speaker_wav is None and seen["options"].tts == "piper"
     assert seen["options"].voice == "en_US-lessac-medium"
+
+
+def test_the_process_ends_with_its_work_written_and_its_exit_code(tmp_path):
+    """``dub`` ends a one-job command without the interpreter's teardown (see
+    ``dubber.cli.entry``): what it wrote is whole, what it printed arrives, and the exit code
+    is the command's, through a pipe as much as a terminal."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "line.wav"
+    done = subprocess.run([sys.executable, "-m", "dubber", "tts", "Hello there.", "--duration", "1.5", "-o", str(out)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0 and f"{out}: 1.500s" in done.stderr
+    with wave.open(str(out)) as w:
+        assert w.getnframes() == round(1.5 * w.getframerate())
+    wrong = subprocess.run([sys.executable, "-m", "dubber", "tts", "Hello there.", "--duration", "1.5", "-o",
+                            str(tmp_path / "line.mp3")], capture_output=True, text=True, cwd=tmp_path)
+    assert wrong.returncode == 2 and wrong.stderr.startswith("dub: error:") and wrong.stderr.count("\n") == 1
+    listed = subprocess.run([sys.executable, "-m", "dubber", "--version"], capture_output=True, text=True)
+    assert listed.returncode == 0 and listed.stdout.startswith("dub, version")

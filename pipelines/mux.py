@@ -81,10 +81,11 @@ def _trial(source: Path, suffix: str, has_video: bool) -> subprocess.CompletedPr
         # Several frames, not one: MP3 takes a single frame as cover art but refuses a moving picture.
         picture = ["-i", arg(source)] if has_video else []
         copy = ["-map", "0:v:0", "-c:v", "copy"] if has_video else []
+        trial = Path(folder) / f"trial{suffix}"
         return subprocess.run(
             [tool("ffmpeg"), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *picture,
              "-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", *copy, "-map", f"{int(has_video)}:a:0",
-             "-c:a", AUDIO_CODECS.get(suffix, "aac"), "-t", "0.5", str(Path(folder) / f"trial{suffix}")],
+             "-c:a", audio_codec(trial), "-t", "0.5", str(trial)],
             capture_output=True, text=True, errors="replace")
 
 

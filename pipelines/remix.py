@@ -241,19 +241,20 @@ def remix(source_wav: Path | None, background_wav: Path | None, dialogue_wav: Pa
     measured = loudness.loudness_of(mixed(), rate) if target is not None else float("nan")
     # Stems get the same overall gain, so dialogue + M&E adds up to the mix (before limiting).
     stem_gain = loudness.gain_factor(target - measured) if np.isfinite(measured) else np.float32(1.0)
-    encoders: list[Encoder] = []
+    encoder: Encoder | None = None  # the one of the last pass that wrote the files
     written: dict[str, float] = {}
-    tried: list[float] = []
+    searched = 0
 
     def write(gain_db: float) -> float:
         """A pass writing the files with the mix at ``gain_db`` (and encoding it); the
         mix's loudness as written, limiter included."""
-        for superseded in encoders:  # a gain the search for the target moved past
-            superseded.abort()
-        encoders[:] = [Encoder(folder / ENCODED_AHEAD[encode], rate, channels, encode, codec_options(encode))] \
-            if encode is not None else []
+        nonlocal encoder
+        if encoder is not None:  # a gain the search for the target moved past
+            encoder.abort()
+        encoder = Encoder(folder / ENCODED_AHEAD[encode], rate, channels, encode, codec_options(encode)) \
+            if encode is not None else None
         written["peak"], written["lufs"] = _write(folder, stems(), rate, channels, loudness.gain_factor(gain_db),
-                                                  stem_gain, ceiling, encoders[0] if encoders else None)
+                                                  stem_gain, ceiling, encoder)
         written["gain_db"] = gain_db
         return written["lufs"]
 
@@ -264,8 +265,9 @@ def remix(source_wav: Path | None, background_wav: Path | None, dialogue_wav: Pa
         one is a pass that writes the files, since the last one tried is the mix: not
         written again, and its encoder started a pass earlier (the sample's mix lands on
         the second gain)."""
-        tried.append(gain_db)
-        return loudness.limited_loudness(mixed(), rate, gain_db, ceiling) if len(tried) == 1 else write(gain_db)
+        nonlocal searched
+        searched += 1
+        return loudness.limited_loudness(mixed(), rate, gain_db, ceiling) if searched == 1 else write(gain_db)
 
     try:
         # The mix's gain: held from an earlier mix, found to reach the target, or none (the
@@ -275,9 +277,9 @@ def remix(source_wav: Path | None, background_wav: Path | None, dialogue_wav: Pa
             gain_db = loudness.level(mixed, rate, target, ceiling, measured=measured, trial=search).gain_db
         if written.get("gain_db") != gain_db:
             write(gain_db)
-        encoded = {"encoded": encoders[0].finish().name, "codec": encode} if encoders else {}
+        encoded = {"encoded": encoder.finish().name, "codec": encode} if encoder is not None else {}
     except BaseException:
-        for encoder in encoders:
+        if encoder is not None:
             encoder.abort()
         raise
     gain_db, lufs, peak = written["gain_db"], written["lufs"], written["peak"]
